@@ -11,7 +11,7 @@ import json
 import math
 import sys
 
-from . import __version__, closed_form
+from . import __version__, closed_form, pld
 from .mechanism import InstaHide, Relation, Sampler, image_diameter, parse_image_shape, \
     parse_value_range
 
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                 description="Privacy accounting for DP-InstaHide (k-way mixup + Laplace noise).")
     p.add_argument("--version", action="version", version=f"dpaccount {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
-    e = sub.add_parser("epsilon", help="epsilon of a run by every closed-form method")
+    e = sub.add_parser("epsilon", help="epsilon of a run by every method: closed forms and PLD")
     _add_mechanism_args(e)
     d = sub.add_parser("derive", help="the symbolic derivation, general and with your numbers")
     _add_mechanism_args(d)
@@ -174,6 +174,7 @@ def _header(mech: InstaHide, delta: float, used: list[str], domain: str) -> list
 def cmd_epsilon(args) -> int:
     mech, delta, used, domain = mechanism_from_args(args)
     rows = closed_form.closed_form_table(mech, delta)
+    rows.append(pld.pld_result(mech, delta))
     if args.json:
         out = {
             "command": "epsilon",
@@ -189,9 +190,12 @@ def cmd_epsilon(args) -> int:
         return 0
     print("\n".join(_header(mech, delta, used, domain)))
     print()
-    head = ("method", "epsilon (upper bound)", "delta", "relation", "sampler", "releases")
+    head = ("method", "epsilon (upper bound)", "delta", "relation", "sampler", "releases",
+            "interval")
     table = [head] + [
-        (r.method, _fmt(r.epsilon), _fmt(r.delta), r.relation, r.sampler, str(r.releases))
+        (r.method, _fmt(r.epsilon), _fmt(r.delta), r.relation, r.sampler, str(r.releases),
+         f"[{_fmt(r.extra['epsilon_lower'])}, {_fmt(r.extra['epsilon_upper'])}]"
+         if r.extra.get("epsilon_lower") is not None else "")
         for r in rows
     ]
     widths = [max(len(row[c]) for row in table) for c in range(len(head))]

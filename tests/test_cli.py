@@ -54,7 +54,7 @@ CONTRACT = ["epsilon", "--k", "4", "--noise", "0.1", "--n", "50000", "--image", 
 def test_json_contract():
     out = _json(*CONTRACT)
     methods = [r["method"] for r in out["results"]]
-    assert methods == ["naive", "per_release", "amplified", "basic", "advanced", "kov"]
+    assert methods == ["naive", "per_release", "amplified", "basic", "advanced", "kov", "pld"]
     for r in out["results"]:
         assert {"method", "epsilon", "delta", "relation", "sampler"} <= set(r)
         assert r["relation"] == "substitution" and r["sampler"] == "subsets"
@@ -70,6 +70,8 @@ def test_json_contract():
                                                      rel=1e-15)
     assert rows["kov"]["delta"] == 1e-5 and rows["basic"]["delta"] == 0.0
     assert rows["kov"]["epsilon"] <= rows["basic"]["epsilon"]
+    assert rows["pld"]["epsilon"] <= rows["kov"]["epsilon"]
+    assert rows["pld"]["epsilon_upper"] == rows["pld"]["epsilon"]
     assert out["mechanism"]["releases"] == 2_000_000
 
 
@@ -103,8 +105,8 @@ def test_every_row_in_text_output_names_relation_sampler_delta(capsys):
                  "--releases", "50", "--relation", "add_remove", "--sampler", "poisson"]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.split()[:1] and line.split()[0] in
-            cf.CLOSED_FORM_METHODS]
-    assert len(rows) == 6
+            cf.CLOSED_FORM_METHODS + ("pld",)]
+    assert len(rows) == 7
     for line in rows:
         assert "add_remove" in line and "poisson" in line
 

@@ -1,0 +1,132 @@
+"""The PLD accountant: two-sided bounds against exact integration, KOV and dp_accounting."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate
+
+from dpaccount import InstaHide, closed_form as cf
+from dpaccount.pld import MAX_EPS0, LaplaceMixturePair, PLDAccountant, pld_result
+
+
+def exact_delta_one_release(q, s, b, eps):
+    """max over directions of integral (a - e^eps c)_+ dz, by quadrature on the three pieces
+    where the density ratio has one form (independent of the lattice code)."""
+    def p(z):
+        return (1 - q) * math.exp(-abs(z) / b) / (2 * b) + q * math.exp(-abs(z - s) / b) / (2 * b)
+
+    def qd(z):
+        return math.exp(-abs(z) / b) / (2 * b)
+
+    out = []
+    for a, c in ((p, qd), (qd, p)):
+        f = lambda z: max(a(z) - math.exp(eps) * c(z), 0.0)  # noqa: E731
+        tot = 0.0
+        for lo, hi in ((-math.inf, 0.0), (0.0, s), (s, math.inf)):
+            val, _ = integrate.quad(f, lo, hi, epsabs=1e-14, epsrel=1e-12, limit=200)
+            tot += val
+        out.append(tot)
+    return max(out)
+
+
+@pytest.mark.parametrize("q,s,b", [(0.5, 2.0, 1.0), (0.1, 1.0, 0.5), (1.0, 1.0, 1.0),
+                                   (4 / 1797, 16.0, 8.0)])
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.5, 1.0])
+def test_one_release_delta_interval_contains_exact(q, s, b, eps):
+    lo, up = PLDAccountant(LaplaceMixturePair(q, s, b), 1).delta(eps)
+    exact = exact_delta_one_release(q, s, b, eps)
+    # quadrature is good to ~1e-12; the lattice interval must contain the exact value
+    assert lo <= exact + 1e-12
+    assert up >= exact - 1e-12
+    # and be tight: within 1% of the truth, + 2e-4 absolute for the split of the lower atom
+    # (mass ~0.5 moved by at most one lattice step h ~ sd/1000)
+    assert up <= exact * 1.01 + 2e-4
+
+
+def test_target_configuration_interval_width_and_kov():
+    # issue: N = 50000, k = 4, b = 1, Delta = 1, T = 2e6, delta = 1e-5 -> width <= 1%
+    m = InstaHide(k=4, noise=1.0, n=50000, diameter=1.0, releases=2_000_000)
+    row = pld_result(m, 1e-5)
+    lo, up = row.extra["epsilon_lower"], row.extra["epsilon_upper"]
+    assert 0 < lo <= up == row.epsilon
+    assert (up - lo) / up <= 0.01
+    kov = cf.kov_epsilon(cf.amplified_epsilon(0.25, 4 / 50000), 2_000_000, 1e-5)
+    assert up < kov
+
+
+@settings(max_examples=12)
+@given(st.sampled_from([2, 4, 8]), st.sampled_from([0.5, 1.0, 2.0]),
+       st.sampled_from([1797, 50000]), st.integers(10, 100_000))
+def test_pld_never_above_kov_for_ten_or_more_releases(k, b, n, T):
+    m = InstaHide(k=k, noise=b, n=n, diameter=1.0, releases=T)
+    row = pld_result(m, 1e-5)
+    kov = cf.kov_epsilon(cf.amplified_epsilon(1.0 / (k * b), k / n), T, 1e-5)
+    assert row.epsilon <= kov
+    assert row.extra["epsilon_lower"] <= row.epsilon
+
+
+def test_relations_and_samplers():
+    base = dict(k=4, noise=1.0, n=1000, diameter=4.0, releases=500)
+    sub = pld_result(InstaHide(**base), 1e-5)
+    ar = pld_result(InstaHide(**base, relation="add_remove"), 1e-5)
+    poi = pld_result(InstaHide(**base, sampler="poisson", relation="add_remove"), 1e-5)
+    assert sub.epsilon == ar.epsilon == poi.epsilon  # the same dominating pair
+    assert (sub.relation, ar.relation, poi.sampler) == ("substitution", "add_remove", "poisson")
+    perm = pld_result(InstaHide(**base, sampler="permutation"), 1e-5)
+    assert perm.epsilon is None and "not applicable" in perm.note
+
+
+def test_wide_loss_range_falls_back_to_kov():
+    m = InstaHide(k=1, noise=0.01, n=100, diameter=1.0, releases=10)  # eps0 = 100
+    row = pld_result(m, 1e-5)
+    assert 100 > MAX_EPS0
+    assert row.epsilon == cf.kov_epsilon(cf.amplified_epsilon(100.0, 0.01), 10, 1e-5)
+    assert row.extra["epsilon_lower"] is None and "KOV" in row.note
+
+
+@pytest.mark.parametrize("bad", [dict(q=0.0, s=1.0, b=1.0), dict(q=0.5, s=-1.0, b=1.0),
+                                 dict(q=0.5, s=1.0, b=math.nan), dict(q=0.5, s=100.0, b=1.0)])
+def test_bad_pairs_refused(bad):
+    with pytest.raises(ValueError):
+        LaplaceMixturePair(**bad)
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, math.nan, -1e-5])
+def test_bad_delta_refused(bad):
+    with pytest.raises(ValueError, match="delta"):
+        PLDAccountant(LaplaceMixturePair(0.5, 1.0, 1.0), 10).epsilon(bad)
+
+
+# ---- the peer: Google's dp_accounting ------------------------------------------------------
+# Its PoissonSampledDpEvent(q, LaplaceDpEvent(b/s)) under add/remove has our dominating pair
+# (THEORY.md Sec. 3), so its pessimistic PLD is an upper bound and its optimistic PLD a lower
+# estimate of the same curve. The true value lies in both intervals: they must overlap.
+
+PEER_CASES = [
+    (0.5, 2.0, 1.0, 10),
+    (4 / 1797, 16.0, 8.0, 17970),
+    (1 / 1797, 1.0, 2.0, 1797),
+    (4 / 50000, 0.25, 1.0, 2_000_000),
+]
+
+
+@pytest.mark.parametrize("q,s,b,T", PEER_CASES)
+def test_agrees_with_dp_accounting(q, s, b, T):
+    pl = pytest.importorskip("dp_accounting.pld.privacy_loss_distribution")
+    delta = 1e-5
+    pess = pl.from_laplace_mechanism(b / s, 1.0, pessimistic_estimate=True,
+                                     value_discretization_interval=1e-4,
+                                     sampling_prob=q).self_compose(T)
+    opt = pl.from_laplace_mechanism(b / s, 1.0, pessimistic_estimate=False,
+                                    value_discretization_interval=1e-4,
+                                    sampling_prob=q).self_compose(T)
+    peer_up = pess.get_epsilon_for_delta(delta)
+    peer_lo = opt.get_epsilon_for_delta(delta)
+    lo, up = PLDAccountant(LaplaceMixturePair(q, s, b), T).epsilon(delta)
+    assert lo <= peer_up  # our lower bound is below the peer's upper bound
+    assert peer_lo <= up  # the peer's optimistic estimate is below our upper bound
+    # and both land near each other: within the wider of the two intervals' widths + 1%
+    assert abs(up - peer_up) <= max(up - lo, peer_up - peer_lo) + 0.01 * up
