@@ -104,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("derive", help="the symbolic derivation, general and with your numbers")
     _add_mechanism_args(d)
     d.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
+    c = sub.add_parser("calibrate", help="the noise scale (or k) that meets a target epsilon")
+    _add_mechanism_args(c)
+    c.add_argument("--target-epsilon", type=_float("target-epsilon"), required=True,
+                   metavar="EPS", help="the epsilon to meet at --delta")
+    c.add_argument("--solve", choices=("noise", "k"), default="noise",
+                   help="which parameter to solve for (default noise; the other flags stay)")
+    c.add_argument("--k-max", type=_int_like("k-max"), default=64,
+                   help="largest k tried with --solve k (default 64)")
+    f = sub.add_parser("certify", help="poisoning certificate: bound on attack success")
+    _add_mechanism_args(f)
+    f.add_argument("--poisons", type=_int_like("poisons"), required=True, metavar="P",
+                   help="number of poisoned training records")
+    f.add_argument("--clean-success", type=_float("clean-success"), required=True,
+                   metavar="R", help="the attack's success rate without poisons, in [0, 1]")
     return p
 
 
@@ -230,13 +244,61 @@ def cmd_derive(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from . import calibrate
+
+    mech, delta, used, domain = mechanism_from_args(args)
+    if args.solve == "noise":
+        cal = calibrate.calibrate_noise(mech, args.target_epsilon, delta)
+    else:
+        cal = calibrate.calibrate_k(mech, args.target_epsilon, delta, k_max=args.k_max)
+    if args.json:
+        out = cal.to_dict()
+        out.update(command="calibrate", domain=domain, defaults_used=used)
+        print(json.dumps(out, indent=2, allow_nan=False))
+        return 0
+    print("\n".join(_header(cal.mechanism, delta, used, domain)))
+    print()
+    shown = f"{cal.value:.6g}" if cal.parameter == "noise" else str(int(cal.value))
+    print(f"calibrated {cal.parameter} = {shown}: epsilon <= {cal.epsilon:.6g} "
+          f"(target {cal.target_epsilon:g}) at delta {delta:g}, method pld (upper bound), "
+          f"relation {cal.mechanism.relation.value}, sampler {cal.mechanism.sampler.value}; "
+          f"re-checked after calibration")
+    return 0
+
+
+def cmd_certify(args) -> int:
+    from . import certify
+
+    mech, delta, used, domain = mechanism_from_args(args)
+    certs = certify.certify(mech, args.poisons, args.clean_success)
+    if args.json:
+        out = {"command": "certify", "mechanism": mech.to_dict(), "domain": domain,
+               "poisons": args.poisons, "clean_success": args.clean_success,
+               "relation": mech.relation.value, "sampler": mech.sampler.value,
+               "defaults_used": used, "certificates": [c.to_dict() for c in certs]}
+        print(json.dumps(out, indent=2, allow_nan=False))
+        return 0
+    print("\n".join(_header(mech, delta, used, domain)))
+    print(f"poisons p={args.poisons}, attack success without poisons {args.clean_success:g}")
+    print()
+    for c in certs:
+        verdict = "VACUOUS (says nothing)" if c.vacuous else f"<= {c.bound:.6g}"
+        print(f"  {c.method}: Pr[success | poisoned] {verdict}  (eps {c.epsilon:.6g}, delta "
+              f"{c.delta:g}, relation {mech.relation.value}, sampler {mech.sampler.value})")
+        print(f"      {c.note}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            raise UsageError("choose a command: epsilon or derive (see dpaccount --help)")
-        handler = {"epsilon": cmd_epsilon, "derive": cmd_derive}[args.command]
+            raise UsageError("choose a command: epsilon, derive, calibrate or certify "
+                             "(see dpaccount --help)")
+        handler = {"epsilon": cmd_epsilon, "derive": cmd_derive, "calibrate": cmd_calibrate,
+                   "certify": cmd_certify}[args.command]
         return handler(args)
     except (UsageError, ValueError) as exc:
         msg = " ".join(str(exc).split())  # one line, whatever the message held
