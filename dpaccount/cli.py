@@ -11,7 +11,7 @@ import json
 import math
 import sys
 
-from . import __version__, closed_form, pld
+from . import __version__, closed_form, pld, rdp
 from .mechanism import InstaHide, Relation, Sampler, image_diameter, parse_image_shape, \
     parse_value_range
 
@@ -188,6 +188,7 @@ def _header(mech: InstaHide, delta: float, used: list[str], domain: str) -> list
 def cmd_epsilon(args) -> int:
     mech, delta, used, domain = mechanism_from_args(args)
     rows = closed_form.closed_form_table(mech, delta)
+    rows.append(rdp.rdp_result(mech, delta))
     rows.append(pld.pld_result(mech, delta))
     if args.json:
         out = {

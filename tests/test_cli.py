@@ -54,7 +54,8 @@ CONTRACT = ["epsilon", "--k", "4", "--noise", "0.1", "--n", "50000", "--image", 
 def test_json_contract():
     out = _json(*CONTRACT)
     methods = [r["method"] for r in out["results"]]
-    assert methods == ["naive", "per_release", "amplified", "basic", "advanced", "kov", "pld"]
+    assert methods == ["naive", "per_release", "amplified", "basic", "advanced", "kov", "rdp",
+                       "pld"]
     for r in out["results"]:
         assert {"method", "epsilon", "delta", "relation", "sampler"} <= set(r)
         assert r["relation"] == "substitution" and r["sampler"] == "subsets"
@@ -105,8 +106,8 @@ def test_every_row_in_text_output_names_relation_sampler_delta(capsys):
                  "--releases", "50", "--relation", "add_remove", "--sampler", "poisson"]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.split()[:1] and line.split()[0] in
-            cf.CLOSED_FORM_METHODS + ("pld",)]
-    assert len(rows) == 7
+            cf.CLOSED_FORM_METHODS + ("rdp", "pld")]
+    assert len(rows) == 8
     for line in rows:
         assert "add_remove" in line and "poisson" in line
 
