@@ -1,0 +1,174 @@
+"""The exact privacy profile of DP-InstaHide on a concrete pair of small datasets.
+
+For validating the accountants against the truth: given neighbouring datasets ``D`` and ``D'``
+(N <= 8 records in 1 or 2 dimensions), the release under each is a finite mixture of Laplace
+densities, one component per k-subset (the mean of its records). The hockey-stick divergence of
+T releases,
+
+    delta_T(eps) = max over directions of E_B[(e^{L_1 + ... + L_T} - e^eps)_+],
+
+is computed by quadrature: the real line is cut at every component mean (between two cuts each
+density is a sum of exponentials; beyond the outermost cuts the density ratio is constant, so
+each tail is an atom of known mass), each piece is cut further to width <= b/2 and integrated
+by Gauss-Legendre on panels of width <= b/256. For T = 2, 3 the sums over node pairs/triples are done exactly (sorting and
+suffix sums for T = 3). In 2-D the same is done on the product of the two coordinates' panels
+(T = 1 only). Accuracy is that of the quadrature (~1e-10 absolute), checked in the tests against
+the closed form of a single Laplace pair.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+__all__ = ["subset_means", "exact_delta", "loss_nodes"]
+
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(4)
+
+#: panels are at most b / RESOLUTION wide: the hockey-stick integrand has a kink where the loss
+#: crosses eps, and the quadrature error there shrinks with the square of the panel width
+RESOLUTION = 256
+
+
+def subset_means(data: np.ndarray, k: int) -> np.ndarray:
+    """The mean of every k-subset of the rows of ``data`` (shape (C(N,k), d))."""
+    data = np.asarray(data, dtype=float)
+    if data.ndim == 1:
+        data = data[:, None]
+    n = data.shape[0]
+    if not (1 <= k <= n):
+        raise ValueError(f"k must be in 1..N; got k={k}, N={n}")
+    if n > 12:
+        raise ValueError(f"exact profiles enumerate subsets: N must be at most 12; got {n}")
+    idx = np.array(list(itertools.combinations(range(n), k)))
+    return data[idx].mean(axis=1)
+
+
+def _mix_density_1d(z, means, b):
+    # uniform mixture of Lap(m, b) at points z: shape (len(z),)
+    return np.exp(-np.abs(z[:, None] - means[None, :]) / b).mean(axis=1) / (2 * b)
+
+
+def _panels_1d(cuts, b, resolution=None):
+    """GL nodes and weights on [cuts[0], cuts[-1]], pieces no wider than b/resolution."""
+    width = b / (resolution or RESOLUTION)
+    edges = [cuts[0]]
+    for a, c in zip(cuts[:-1], cuts[1:]):
+        m = max(1, int(math.ceil((c - a) / width)))
+        edges.extend(np.linspace(a, c, m + 1)[1:].tolist())
+    edges = np.asarray(edges)
+    a, c = edges[:-1], edges[1:]
+    keep = c > a
+    a, c = a[keep], c[keep]
+    mid, half = (a + c) / 2, (c - a) / 2
+    z = (mid[:, None] + half[:, None] * _GL_X[None, :]).ravel()
+    w = (half[:, None] * _GL_W[None, :]).ravel()
+    return z, w
+
+
+def loss_nodes(mp: np.ndarray, mq: np.ndarray, b: float):
+    """1-D: the loss ``log p/q`` and its law under Q (the release of the *second* dataset), as
+    nodes and masses: the two tail atoms plus quadrature nodes in between."""
+    mp, mq = np.ravel(mp), np.ravel(mq)
+    cuts = np.unique(np.concatenate([mp, mq]))
+    lo, hi = cuts[0], cuts[-1]
+    # tails: for z <= lo every component is e^{(z - m)/b}/(2b); ratio is constant
+    lp_left = np.log(np.mean(np.exp(-(mp - lo) / b)))
+    lq_left = np.log(np.mean(np.exp(-(mq - lo) / b)))
+    lp_right = np.log(np.mean(np.exp(-(hi - mp) / b)))
+    lq_right = np.log(np.mean(np.exp(-(hi - mq) / b)))
+    vals = [lp_left - lq_left, lp_right - lq_right]
+    masses = [0.5 * math.exp(lq_left), 0.5 * math.exp(lq_right)]  # Q-mass of each tail
+    if hi > lo:
+        z, w = _panels_1d(cuts, b)
+        p = _mix_density_1d(z, mp, b)
+        q = _mix_density_1d(z, mq, b)
+        vals = np.concatenate([vals, np.log(p) - np.log(q)])
+        masses = np.concatenate([masses, w * q])
+    return np.asarray(vals, dtype=float), np.asarray(masses, dtype=float)
+
+
+def _loss_nodes_2d(mp, mq, b):
+    """2-D product Laplace mixtures: loss and Q-mass on the product of per-axis panels, with
+    the tails (constant ratio along that axis) as atoms per axis."""
+    axes = []
+    for ax in range(2):
+        cuts = np.unique(np.concatenate([mp[:, ax], mq[:, ax]]))
+        lo, hi = cuts[0], cuts[-1]
+        z, w = _panels_1d(cuts, b) if hi > lo else (np.zeros(0), np.zeros(0))
+        axes.append((lo, hi, z, w))
+
+    def axis_terms(ax, means):
+        # per-axis factor of each component's density, on (left atom, nodes, right atom),
+        # where an atom's "density" is its integrated mass
+        lo, hi, z, w = axes[ax]
+        m = means[:, ax]
+        left = 0.5 * np.exp(-(m - lo) / b)  # integral over z <= lo
+        right = 0.5 * np.exp(-(hi - m) / b)
+        mid = np.exp(-np.abs(z[:, None] - m[None, :]) / b) / (2 * b) * w[:, None]
+        return np.vstack([left[None, :], mid, right[None, :]])  # (nodes+2, comps)
+
+    out_l, out_m = [], []
+    for which in (None,):  # single pass, kept explicit for readability
+        ax0_p, ax1_p = axis_terms(0, mp), axis_terms(1, mp)
+        ax0_q, ax1_q = axis_terms(0, mq), axis_terms(1, mq)
+        # mixture mass on each product cell: mean over components of the product of factors
+        p = ax0_p @ ax1_p.T / mp.shape[0]
+        q = ax0_q @ ax1_q.T / mq.shape[0]
+        out_l.append((np.log(p) - np.log(q)).ravel())
+        out_m.append(q.ravel())
+    # (on atom cells the ratio of integrated masses equals the constant density ratio)
+    return np.concatenate(out_l), np.concatenate(out_m)
+
+
+def _hockey_sum(vals, masses, eps, T):
+    """E[(e^{sum of T i.i.d. losses} - e^eps)_+] under the node law, exactly over nodes."""
+    if T == 1:
+        m = vals > eps
+        return float(np.sum(masses[m] * (np.exp(vals[m]) - math.exp(eps))))
+    if T == 2:
+        s = (vals[:, None] + vals[None, :]).ravel()
+        w = (masses[:, None] * masses[None, :]).ravel()
+        m = s > eps
+        return float(np.sum(w[m] * (np.exp(s[m]) - math.exp(eps))))
+    if T == 3:
+        s = (vals[:, None] + vals[None, :]).ravel()
+        w = (masses[:, None] * masses[None, :]).ravel()
+        order = np.argsort(s)
+        s, w = s[order], w[order]
+        ew = w * np.exp(s)
+        suf_ew = np.concatenate([np.cumsum(ew[::-1])[::-1], [0.0]])
+        suf_w = np.concatenate([np.cumsum(w[::-1])[::-1], [0.0]])
+        pos = np.searchsorted(s, eps - vals, side="right")
+        tot = masses * (np.exp(vals) * suf_ew[pos] - math.exp(eps) * suf_w[pos])
+        return float(np.sum(tot))
+    raise ValueError(f"exact profiles compose at most T = 3 releases; got T={T}")
+
+
+def exact_delta(data: np.ndarray, data_prime: np.ndarray, k: int, b: float, eps: float,
+                releases: int = 1) -> float:
+    """delta(eps) of ``releases`` i.i.d. DP-InstaHide releases on the concrete pair, both
+    directions. Records are rows (1-D: a vector)."""
+    d1 = np.asarray(data, dtype=float)
+    d2 = np.asarray(data_prime, dtype=float)
+    if d1.shape != d2.shape:
+        raise ValueError(f"datasets must have the same shape (substitution); got {d1.shape} "
+                         f"and {d2.shape}")
+    if not (b > 0 and math.isfinite(b)):
+        raise ValueError(f"noise must be a positive finite number; got {b!r}")
+    mp, mq = subset_means(d1, k), subset_means(d2, k)
+    dim = mp.shape[1]
+    out = []
+    for a, c in ((mp, mq), (mq, mp)):
+        if dim == 1:
+            vals, masses = loss_nodes(a, c, b)
+        elif dim == 2:
+            if releases != 1:
+                raise ValueError("2-D exact profiles are computed for one release only")
+            vals, masses = _loss_nodes_2d(a, c, b)
+        else:
+            raise ValueError(f"records must be 1- or 2-dimensional; got {dim}")
+        out.append(_hockey_sum(vals, masses, eps, releases))
+    return max(0.0, max(out))
