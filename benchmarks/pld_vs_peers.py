@@ -2,9 +2,12 @@
 
 Prints, for each configuration, epsilon and wall time of:
   ours    dpaccount.pld (upper bound, with its lower bound and interval width)
+  rdp     dpaccount.rdp (Renyi DP, improved conversion)
   kov     dpaccount.closed_form.kov_epsilon (optimal composition of T eps1-DP steps)
   dpa-def dp_accounting PLD, PoissonSampled(Laplace) under add/remove, default grid (1e-4)
   dpa-1e5 the same at a 1e-5 grid (closer to 1% accuracy)
+  dpa-pure dp_accounting PLD of a generic eps1-DP mechanism composed T times (its KOV analogue)
+  autodp  autodp RDP accountant, Laplace subsampled without replacement (Wang et al. Thm 9)
 and the ratios ours/peer for epsilon and time. Run:  python benchmarks/pld_vs_peers.py [--full]
 (--full: the issue's grid N in {1797, 50000}, k in {1,2,4,8}, b in {0.5,1,2}, T in {1, 10N, 2e6};
 default: a small subset). Requires `pip install .[peers]`.
@@ -18,10 +21,17 @@ from dpaccount import InstaHide
 from dpaccount import closed_form as cf
 from dpaccount.pld import pld_result
 
+from dpaccount.rdp import rdp_result
+
 try:
+    import dp_accounting
     from dp_accounting.pld import privacy_loss_distribution as pl
 except ImportError:  # pragma: no cover
     pl = None
+try:
+    from autodp import rdp_acct, rdp_bank
+except ImportError:  # pragma: no cover
+    rdp_acct = None
 
 
 def timed(f):
@@ -34,6 +44,19 @@ def dpa(q, s, b, T, delta, disc):
     pld = pl.from_laplace_mechanism(b / s, 1.0, pessimistic_estimate=True,
                                     value_discretization_interval=disc, sampling_prob=q)
     return pld.self_compose(T).get_epsilon_for_delta(delta)
+
+
+def dpa_pure(eps1, T, delta):
+    pld = pl.from_privacy_parameters(dp_accounting.DifferentialPrivacyParameters(eps1, 0.0),
+                                     value_discretization_interval=1e-4)
+    return pld.self_compose(T).get_epsilon_for_delta(delta)
+
+
+def autodp_eps(q, eps0, T, delta):
+    acct = rdp_acct.anaRDPacct(m=100, m_max=1024)
+    acct.compose_subsampled_mechanism(lambda x: rdp_bank.RDP_laplace({"b": 1 / eps0}, x), q,
+                                      coeff=T)
+    return acct.get_eps(delta)
 
 
 def main():
@@ -50,27 +73,32 @@ def main():
     delta = args.delta
     print(f"delta = {delta:g}, Delta = 1, relation substitution (ours) / add_remove Poisson "
           "(dp_accounting: same dominating pair)")
-    head = (f"{'N':>6} {'k':>2} {'b':>4} {'T':>8} | {'ours up':>10} {'width':>6} {'s':>6} | "
-            f"{'kov':>10} {'s':>6} | {'dpa-def':>10} {'s':>6} | {'dpa-1e5':>10} {'s':>6} | "
-            f"{'up/kov':>6} {'up/dpa5':>7} {'t dpa5/ours':>11}")
-    print(head)
-    print("-" * len(head))
+    cols = ["N", "k", "b", "T", "ours up", "width", "s", "rdp", "s", "kov", "s", "dpa-def",
+            "s", "dpa-1e5", "s", "dpa-pure", "s", "autodp", "s", "up/kov", "up/dpa5",
+            "t dpa5/ours"]
+    print(" ".join(f"{c:>9}" for c in cols))
+    nan = math.nan
     for n, k, b, T in grid:
         m = InstaHide(k=k, noise=b, n=n, diameter=1.0, releases=T)
         row, t_ours = timed(lambda: pld_result(m, delta))
+        rdp_row, t_rdp = timed(lambda: rdp_result(m, delta))
         e1 = cf.amplified_epsilon(1.0 / (k * b), k / n)
         kov, t_kov = timed(lambda: cf.kov_epsilon(e1, T, delta))
+        d1 = t_d1 = d2 = t_d2 = dp_ = t_dp = ad = t_ad = nan
         if pl is not None:
             d1, t_d1 = timed(lambda: dpa(k / n, 1.0 / k, b, T, delta, 1e-4))
             d2, t_d2 = timed(lambda: dpa(k / n, 1.0 / k, b, T, delta, 1e-5))
-        else:
-            d1 = t_d1 = d2 = t_d2 = math.nan
+            if T <= 20000:  # a generic eps1-DP PLD self-composed 2e6 times takes minutes
+                dp_, t_dp = timed(lambda: dpa_pure(e1, T, delta))
+        if rdp_acct is not None:
+            ad, t_ad = timed(lambda: autodp_eps(k / n, 1.0 / (k * b), T, delta))
         width = row.extra.get("interval_width") or 0.0
         up = row.epsilon
-        print(f"{n:>6} {k:>2} {b:>4g} {T:>8} | {up:>10.5g} {width:>6.2%} {t_ours:>6.2f} | "
-              f"{kov:>10.5g} {t_kov:>6.2f} | {d1:>10.5g} {t_d1:>6.2f} | {d2:>10.5g} {t_d2:>6.2f} | "
-              f"{up / kov if kov else math.nan:>6.3f} {up / d2 if d2 else math.nan:>7.3f} "
-              f"{t_d2 / t_ours:>11.1f}")
+        vals = [n, k, b, T, up, f"{width:.2%}", t_ours, rdp_row.epsilon, t_rdp, kov, t_kov, d1,
+                t_d1, d2, t_d2, dp_, t_dp, ad, t_ad, up / kov if kov else nan,
+                up / d2 if d2 else nan, t_d2 / t_ours]
+        print(" ".join(f"{v:>9.5g}" if isinstance(v, float) else f"{v!s:>9}" for v in vals),
+              flush=True)
 
 
 if __name__ == "__main__":
