@@ -24,7 +24,7 @@ from dpaccount.pld import pld_result
 from dpaccount.rdp import rdp_result
 
 try:
-    import dp_accounting
+    from dp_accounting.pld import common as pl_common
     from dp_accounting.pld import privacy_loss_distribution as pl
 except ImportError:  # pragma: no cover
     pl = None
@@ -47,7 +47,7 @@ def dpa(q, s, b, T, delta, disc):
 
 
 def dpa_pure(eps1, T, delta):
-    pld = pl.from_privacy_parameters(dp_accounting.DifferentialPrivacyParameters(eps1, 0.0),
+    pld = pl.from_privacy_parameters(pl_common.DifferentialPrivacyParameters(eps1, 0.0),
                                      value_discretization_interval=1e-4)
     return pld.self_compose(T).get_epsilon_for_delta(delta)
 

@@ -130,3 +130,30 @@ def test_agrees_with_dp_accounting(q, s, b, T):
     assert peer_lo <= up  # the peer's optimistic estimate is below our upper bound
     # and both land near each other: within the wider of the two intervals' widths + 1%
     assert abs(up - peer_up) <= max(up - lo, peer_up - peer_lo) + 0.01 * up
+
+
+@pytest.mark.parametrize("eps1,T", [(0.5, 10), (0.1, 200), (1.0, 50)])
+def test_kov_against_dp_accounting_pure_dp_pld(eps1, T):
+    # dp_accounting's PLD of a generic eps1-DP mechanism is the randomized-response pair, whose
+    # T-fold composition is exactly KOV; its pessimistic grid value is above the exact KOV
+    # (ours is the exact value up to 1e-10), by at most its grid error (T * 1e-4)
+    common = pytest.importorskip("dp_accounting.pld.common")
+    pl = pytest.importorskip("dp_accounting.pld.privacy_loss_distribution")
+    pld = pl.from_privacy_parameters(common.DifferentialPrivacyParameters(eps1, 0.0),
+                                     value_discretization_interval=1e-4)
+    peer = pld.self_compose(T).get_epsilon_for_delta(1e-5)
+    ours = cf.kov_epsilon(eps1, T, 1e-5)
+    assert ours <= peer + 1e-9
+    assert peer - ours <= T * 1e-4 + 1e-6
+
+
+@pytest.mark.parametrize("eps0,T", [(0.5, 1), (0.5, 20), (2.0, 5)])
+def test_laplace_without_sampling_against_dp_accounting(eps0, T):
+    pl = pytest.importorskip("dp_accounting.pld.privacy_loss_distribution")
+    pess = pl.from_laplace_mechanism(1.0 / eps0, 1.0, pessimistic_estimate=True,
+                                     value_discretization_interval=1e-5).self_compose(T)
+    opt = pl.from_laplace_mechanism(1.0 / eps0, 1.0, pessimistic_estimate=False,
+                                    value_discretization_interval=1e-5).self_compose(T)
+    lo, up = PLDAccountant(LaplaceMixturePair(1.0, eps0, 1.0), T).epsilon(1e-5)
+    assert lo <= pess.get_epsilon_for_delta(1e-5)
+    assert opt.get_epsilon_for_delta(1e-5) <= up
