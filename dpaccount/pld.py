@@ -415,11 +415,16 @@ def pld_result(mech: InstaHide, delta: float, *, max_points: int = 1 << 15) -> E
     kov = closed_form.kov_epsilon(unit.eps, unit.count, delta)
     eps0 = mech.diameter / (mech.k * mech.noise)
     if eps0 > MAX_EPS0:
+        from .rdp import rdp_result
+
+        r = rdp_result(mech, delta).epsilon
+        best, which = (kov, "KOV") if r is None or kov <= r else (r, "RDP")
         return EpsilonResult(
-            "pld", kov, delta, rel, smp, mech.releases,
-            note=f"lattice not applicable for eps0 = {eps0:.4g} > {MAX_EPS0:g}: the KOV upper "
-                 "bound is shown; no lower bound", source=source,
-            extra={"epsilon_lower": None, "epsilon_upper": kov})
+            "pld", best, delta, rel, smp, mech.releases,
+            note=f"lattice not applicable for eps0 = {eps0:.4g} > {MAX_EPS0:g}: the smaller of the "
+                 f"KOV and RDP upper bounds ({which}) is shown; no lower bound; the true value "
+                 "can be far smaller", source=source,
+            extra={"epsilon_lower": None, "epsilon_upper": best})
     acc = PLDAccountant(pld_pair_for(mech), mech.releases, max_points=max_points)
     lo, up = acc.epsilon(delta)
     upper = min(up, kov)
@@ -430,5 +435,6 @@ def pld_result(mech: InstaHide, delta: float, *, max_points: int = 1 << 15) -> E
              f"the true epsilon lies in [epsilon_lower, epsilon_upper] (width {width:.2%})"
              + ("; KOV was smaller and is reported" if kov < up else ""),
         source=source,
-        extra={"epsilon_lower": lo, "epsilon_upper": upper, "interval_width": width},
+        extra={"epsilon_lower": lo, "epsilon_upper": upper, "interval_width": width,
+               "lattice_upper": up},
     )
