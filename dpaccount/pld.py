@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 from scipy.signal import fftconvolve
+from scipy.special import logsumexp
 
 from .mechanism import EpsilonResult, InstaHide, Sampler
 
@@ -83,69 +84,95 @@ class LaplaceMixturePair:
     # The loss as a function of u = (|z| - |z - s|)/b in [-eps0, eps0]:
     #   log p/q = log(1 - q + q e^u)   (monotone increasing in u)
     def log_ratio(self, u):
-        return np.log1p(self.q * np.expm1(u))
+        """``log(1 - q + q e^u)``, the loss log p/q as a function of u, without overflow."""
+        u = np.asarray(u, dtype=float)
+        log1mq = math.log1p(-self.q) if self.q < 1.0 else -math.inf
+        with np.errstate(over="ignore"):
+            small = np.log1p(self.q * np.expm1(np.minimum(u, 700.0)))
+        big = np.logaddexp(log1mq, math.log(self.q) + u)
+        return np.where(u <= 700.0, small, big)
 
-    def _density_u(self, u, reference: str):
-        """Density of u on (-eps0, eps0) under the reference measure; z = (b u + s)/2."""
+    def _log_density_u(self, u, reference: str):
+        """Log density of u on (-eps0, eps0) under the reference measure; z = (b u + s)/2."""
         z = (self.b * u + self.s) / 2.0
-        dz = self.b / 2.0
-        f0 = np.exp(-z / self.b) / (2 * self.b)  # Lap(0,b) on z in (0, s)
+        log_dz = math.log(self.b / 2.0)
+        log_f0 = -z / self.b - math.log(2 * self.b)  # Lap(0,b) on z in (0, s)
         if reference == "Q":
-            return f0 * dz
-        fs = np.exp(-(self.s - z) / self.b) / (2 * self.b)  # Lap(s,b) on z in (0, s)
-        return ((1 - self.q) * f0 + self.q * fs) * dz
+            return log_f0 + log_dz
+        log_fs = -(self.s - z) / self.b - math.log(2 * self.b)  # Lap(s,b) on z in (0, s)
+        log1mq = math.log1p(-self.q) if self.q < 1.0 else -math.inf
+        return np.logaddexp(log1mq + log_f0, math.log(self.q) + log_fs) + log_dz
 
-    def _atoms(self, reference: str):
-        """(mass at u = -eps0, i.e. z <= 0; mass at u = +eps0, i.e. z >= s)."""
-        e = math.exp(-self.eps0)
+    def _log_atoms(self, reference: str):
+        """log masses at u = -eps0 (z <= 0) and u = +eps0 (z >= s)."""
+        e0, l2 = self.eps0, math.log(0.5)
         if reference == "Q":
-            return 0.5, 0.5 * e
-        return (1 - self.q) * 0.5 + self.q * 0.5 * e, (1 - self.q) * 0.5 * e + self.q * 0.5
+            return l2, l2 - e0
+        log1mq = math.log1p(-self.q) if self.q < 1.0 else -math.inf
+        lq = math.log(self.q)
+        return (float(np.logaddexp(log1mq + l2, lq + l2 - e0)),
+                float(np.logaddexp(log1mq + l2 - e0, lq + l2)))
 
     def u_of_loss(self, loss, direction: str):
         """Inverse of the loss map: the u at which the loss equals ``loss`` (monotone)."""
         ell = np.asarray(loss, dtype=float) if direction == "PQ" else -np.asarray(loss, float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log((np.expm1(ell) + self.q) / self.q)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            small = np.log((np.expm1(np.minimum(ell, 700.0)) + self.q) / self.q)
+            # ell > 700: log(e^ell - 1 + q) - log q = ell + log1p((q - 1) e^-ell) - log q
+            big = ell + np.log1p((self.q - 1.0) * np.exp(-np.maximum(ell, 700.0))) \
+                - math.log(self.q)
+        return np.where(ell <= 700.0, small, big)
 
     def loss_pieces(self, direction: str, edges_u: np.ndarray):
         """The loss distribution of one release for ``direction`` ('PQ': loss log p/q under Q;
-        'QP': loss log q/p under P), as ``(values, masses)``: the two atoms (z <= 0 and z >= s)
-        and one piece per slice ``(edges_u[i], edges_u[i+1])`` of the continuous part, given by
-        its mass and conditional mean (16-point Gauss-Legendre per slice)."""
+        'QP': loss log q/p under P), as ``(values, log_masses)``: the two atoms (z <= 0 and
+        z >= s) and one piece per slice ``(edges_u[i], edges_u[i+1])`` of the continuous part,
+        given by its mass and conditional mean (16-point Gauss-Legendre per slice). Masses are
+        in log space: under Q the top atom has mass ~e^-eps0, which underflows for large eps0
+        while its weight e^loss does not vanish."""
         ref = "Q" if direction == "PQ" else "P"
         sign = 1.0 if direction == "PQ" else -1.0
         e0 = self.eps0
         a, bnd = edges_u[:-1], edges_u[1:]
         mid, half = (a + bnd) / 2, (bnd - a) / 2
         u = mid[:, None] + half[:, None] * _GL_X[None, :]
-        dens = self._density_u(u, ref) * half[:, None] * _GL_W[None, :]
-        mass = dens.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = sign * (self.log_ratio(u) * dens).sum(axis=1) / mass
-        ok = mass > 0
-        lo_mass, hi_mass = self._atoms(ref)
-        values = np.concatenate([[sign * float(self.log_ratio(-e0))], mean[ok],
+        with np.errstate(divide="ignore"):
+            logd = self._log_density_u(u, ref) + np.log(half[:, None] * _GL_W[None, :])
+        log_mass = logsumexp(logd, axis=1)
+        ok = np.isfinite(log_mass)
+        wts = np.exp(logd[ok] - log_mass[ok, None])  # normalised within each slice
+        mean = sign * (self.log_ratio(u[ok]) * wts).sum(axis=1)
+        lo_m, hi_m = self._log_atoms(ref)
+        values = np.concatenate([[sign * float(self.log_ratio(-e0))], mean,
                                  [sign * float(self.log_ratio(e0))]])
-        masses = np.concatenate([[lo_mass], mass[ok], [hi_mass]])
+        log_masses = np.concatenate([[lo_m], log_mass[ok], [hi_m]])
         # quadrature masses: renormalise the continuous part to its analytic total 1 - atoms
-        cont = 1.0 - lo_mass - hi_mass
-        masses[1:-1] *= cont / masses[1:-1].sum()
-        return values, masses
+        log_cont = math.log(-math.expm1(float(np.logaddexp(lo_m, hi_m))))
+        log_masses[1:-1] += log_cont - logsumexp(log_masses[1:-1])
+        return values, log_masses
 
 
-def _split_onto_lattice(values: np.ndarray, masses: np.ndarray, h: float):
-    """Mean-preserving split of point masses onto the lattice h*Z: (offset, weights)."""
+def _split_tilted(values: np.ndarray, log_masses: np.ndarray, h: float):
+    """Mean-preserving split of point masses onto the lattice h*Z, returned tilted:
+    ``(offset, v)`` with ``v[j] = (mass split onto point j) * e^{(offset + j) h}``; computed
+    from log masses so that a mass too small for a double still brings its tilted weight."""
     pos = values / h
     lo = np.floor(pos)
     frac = pos - lo
     lo = lo.astype(np.int64)
     offset = int(lo.min())
     n = int(lo.max()) - offset + 2
-    w = np.zeros(n)
-    np.add.at(w, lo - offset, masses * (1.0 - frac))
-    np.add.at(w, lo - offset + 1, masses * frac)
-    return offset, w
+    v = np.zeros(n)
+    with np.errstate(divide="ignore"):
+        lv_lo = log_masses + np.log1p(-frac) + lo * h
+        lv_hi = log_masses + np.log(frac) + (lo + 1) * h
+    np.add.at(v, lo - offset, np.exp(lv_lo))
+    np.add.at(v, lo - offset + 1, np.exp(lv_hi))
+    return offset, v
+
+
+class _LatticeError(ArithmeticError):
+    """The lattice cannot represent this loss distribution usefully."""
 
 
 @dataclass
@@ -185,16 +212,20 @@ class _Composer:
         self.var_total = 0.0
         self.cut_total = 0.0
         e0 = pair.eps0
-        values, masses = pair.loss_pieces(direction, np.linspace(-e0, e0, 257))
-        mean = float((values * masses).sum())
-        sd = math.sqrt(max(float((masses * (values - mean) ** 2).sum()), 0.0))
+        values, log_masses = pair.loss_pieces(direction, np.linspace(-e0, e0, 257))
+        pm = np.exp(log_masses - log_masses.max())
+        pm /= pm.sum()
+        mean = float((values * pm).sum())
+        sd = math.sqrt(max(float((pm * (values - mean) ** 2).sum()), 0.0))
         lo_l, hi_l = float(values.min()), float(values.max())
         span = hi_l - lo_l
         # lattice step: ~1/1000 of the per-release standard deviation, and never so fine that
         # one release needs more than max_points cells
         h = max(sd / 1000.0, span / (max_points - 4), 1e-300)
-        if hi_l > 0:  # put the top atom (the pure-DP loss) on the lattice: no split cost there
-            h = hi_l / math.ceil(hi_l / h)
+        if hi_l >= h:  # put the top atom (the pure-DP loss) on the lattice: no split cost there
+            h = hi_l / math.floor(hi_l / h)
+        if span / h > 4 * max_points:  # pragma: no cover - guards memory, not reachable
+            raise RuntimeError(f"PLD lattice would need {span / h:.3g} points")
         lattice = np.arange(math.ceil(lo_l / h), math.floor(hi_l / h) + 1) * h
         pre = pair.u_of_loss(lattice, direction)
         pre = pre[np.isfinite(pre) & (pre > -e0) & (pre < e0)]
@@ -202,12 +233,13 @@ class _Composer:
         # where the two-point split of its mean dominates it in convex order) and a uniform
         # u-grid (so that the quadrature is accurate)
         edges = np.unique(np.concatenate([np.linspace(-e0, e0, 4097), pre]))
-        values, masses = pair.loss_pieces(direction, edges)
-        offset, w = _split_onto_lattice(values, masses, h)
+        values, log_masses = pair.loss_pieces(direction, edges)
+        offset, v = _split_tilted(values, log_masses, h)
         self.var_total += releases * h * h
-        lv = (offset + np.arange(w.size)) * h
-        v = w * np.exp(lv)
-        self.leaf = _Node(1, h, offset, v, float(np.log(np.sum(v * np.exp(lv)))))
+        lv = (offset + np.arange(v.size)) * h
+        with np.errstate(divide="ignore"):
+            log_g2 = float(logsumexp(np.log(v) + lv))
+        self.leaf = _Node(1, h, offset, v, log_g2)
 
     def _copies(self, m: int) -> int:
         return max(1, self.T // m)
@@ -215,6 +247,10 @@ class _Composer:
     def _regrid(self, node: _Node, factor: int) -> _Node:
         """Mean-preserving coarsening (in the reference measure) to step h*factor."""
         h, h2 = node.h, node.h * factor
+        if h2 > 20.0:
+            # a split over a step h2 multiplies tilted weights by up to e^h2: the bound would be
+            # vacuous (and overflow); give up on the lattice rather than return garbage
+            raise _LatticeError(f"lattice step {h2:.3g} too coarse for this loss range")
         idx = node.offset + np.arange(node.v.size)
         lo = np.floor_divide(idx, factor)
         frac = (idx - lo * factor) / factor
@@ -282,6 +318,8 @@ class _Profile:
     """Bounds on delta(eps) of one direction from its composed lattice."""
 
     def __init__(self, comp: _Composer, node: _Node):
+        if not np.all(np.isfinite(node.v)):
+            raise _LatticeError("non-finite lattice weights")
         self.lv = node.losses
         self.v = node.v
         self.var = comp.var_total
@@ -353,7 +391,10 @@ class PLDAccountant:
         """(lower, upper) bounds on delta(eps), the max over both directions."""
         if not (eps >= 0 and math.isfinite(eps)):
             raise ValueError(f"epsilon must be a finite number >= 0; got {eps!r}")
-        profs = self._profiles(tol)
+        try:
+            profs = self._profiles(tol)
+        except _LatticeError:
+            return 0.0, 1.0  # the trivial bounds
         up = max(p.delta_upper(eps) for p in profs)
         lo = max(p.delta_lower(eps, max(up, 1e-300)) for p in profs)
         return min(lo, up), up
@@ -361,8 +402,11 @@ class PLDAccountant:
     def epsilon(self, delta: float) -> tuple[float, float]:
         if not (0.0 < delta < 1.0):
             raise ValueError(f"delta must be in the open interval (0, 1); got {delta!r}")
-        profs = self._profiles(1e-4 * delta)
-        top = self.pair.log_ratio(self.pair.eps0) * self.releases  # T*eps1: delta is 0 above
+        top = float(self.pair.log_ratio(self.pair.eps0)) * self.releases  # T*eps1: delta is 0
+        try:
+            profs = self._profiles(1e-4 * delta)
+        except _LatticeError:
+            return 0.0, top  # the trivial bounds: [0, T eps1]
 
         def f_up(e):
             return max(p.delta_upper(e) for p in profs) - delta
