@@ -159,3 +159,24 @@ def test_laplace_without_sampling_against_dp_accounting(eps0, T):
     lo, up = PLDAccountant(LaplaceMixturePair(1.0, eps0, 1.0), T).epsilon(1e-5)
     assert lo <= pess.get_epsilon_for_delta(1e-5)
     assert opt.get_epsilon_for_delta(1e-5) <= up
+
+
+def test_a_billion_releases():
+    # T = 1e9 is within reach: about log2(T) FFTs per direction; the interval stays narrow
+    lo, up = PLDAccountant(LaplaceMixturePair(4 / 50000, 0.25, 0.5), 10**9).epsilon(1e-5)
+    kov = cf.kov_epsilon(cf.amplified_epsilon(0.5, 4 / 50000), 10**9, 1e-5)
+    assert 0 < lo <= up < kov
+    assert (up - lo) / up < 0.03
+
+
+def test_lattice_upper_below_kov_on_the_benchmark_grid():
+    # the grid: the raw lattice bound (before taking the min with KOV) must already be
+    # at or below KOV whenever T >= 10
+    for n in (1797, 50000):
+        for k in (1, 2, 4, 8):
+            for b in (0.5, 1.0, 2.0):
+                for T in (10 * n, 2_000_000):
+                    m = InstaHide(k=k, noise=b, n=n, diameter=1.0, releases=T)
+                    lat = pld_result(m, 1e-5).extra["lattice_upper"]
+                    kov = cf.kov_epsilon(cf.amplified_epsilon(1.0 / (k * b), k / n), T, 1e-5)
+                    assert lat <= kov, (n, k, b, T)
