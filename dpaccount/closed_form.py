@@ -208,7 +208,6 @@ class _KOVProfile:
         # rounding allowance for one log term: ~8 operations on magnitudes up to M
         magnitude = 2.0 * float(gammaln(t + 1.0)) + t * (abs(lp) + abs(lr)) + 1.0
         log_err = 1e-14 * magnitude
-        # rounding allowance for the loss value eps*(T-2i) - eps'
         return lp, lr, mode, width, log_err
 
     def __post_init__(self):

@@ -110,17 +110,13 @@ def _loss_nodes_2d(mp, mq, b):
         mid = np.exp(-np.abs(z[:, None] - m[None, :]) / b) / (2 * b) * w[:, None]
         return np.vstack([left[None, :], mid, right[None, :]])  # (nodes+2, comps)
 
-    out_l, out_m = [], []
-    for which in (None,):  # single pass, kept explicit for readability
-        ax0_p, ax1_p = axis_terms(0, mp), axis_terms(1, mp)
-        ax0_q, ax1_q = axis_terms(0, mq), axis_terms(1, mq)
-        # mixture mass on each product cell: mean over components of the product of factors
-        p = ax0_p @ ax1_p.T / mp.shape[0]
-        q = ax0_q @ ax1_q.T / mq.shape[0]
-        out_l.append((np.log(p) - np.log(q)).ravel())
-        out_m.append(q.ravel())
+    ax0_p, ax1_p = axis_terms(0, mp), axis_terms(1, mp)
+    ax0_q, ax1_q = axis_terms(0, mq), axis_terms(1, mq)
+    # mixture mass on each product cell: mean over components of the product of factors
+    p = ax0_p @ ax1_p.T / mp.shape[0]
+    q = ax0_q @ ax1_q.T / mq.shape[0]
     # (on atom cells the ratio of integrated masses equals the constant density ratio)
-    return np.concatenate(out_l), np.concatenate(out_m)
+    return (np.log(p) - np.log(q)).ravel(), q.ravel()
 
 
 def _hockey_sum(vals, masses, eps, T):
