@@ -115,8 +115,10 @@ def _loss_nodes_2d(mp, mq, b):
     # mixture mass on each product cell: mean over components of the product of factors
     p = ax0_p @ ax1_p.T / mp.shape[0]
     q = ax0_q @ ax1_q.T / mq.shape[0]
-    # (on atom cells the ratio of integrated masses equals the constant density ratio)
-    return (np.log(p) - np.log(q)).ravel(), q.ravel()
+    # (on atom cells the ratio of integrated masses equals the constant density ratio); cells
+    # where a mass underflows to 0 carry less than 1e-300 and are dropped
+    keep = (p > 0) & (q > 0)
+    return np.log(p[keep]) - np.log(q[keep]), q[keep]
 
 
 def _hockey_sum(vals, masses, eps, T):
