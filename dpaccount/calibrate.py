@@ -12,6 +12,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from ._validate import check_delta
 from .mechanism import InstaHide
 from .pld import pld_result
 
@@ -61,10 +62,7 @@ def _check_target(epsilon, delta):
     e = float(epsilon)
     if not (e > 0 and math.isfinite(e)):
         raise ValueError(f"target epsilon must be a positive finite number; got {epsilon!r}")
-    d = float(delta)
-    if not (0.0 < d < 1.0):
-        raise ValueError(f"delta must be in the open interval (0, 1); got {delta!r}")
-    return e, d
+    return e, check_delta(delta)
 
 
 def calibrate_noise(mech: InstaHide, epsilon: float, delta: float, *,

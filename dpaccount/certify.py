@@ -20,7 +20,6 @@ A bound >= 1 says nothing; it is reported as vacuous.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 

@@ -33,7 +33,8 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import gammaln, logsumexp
 
-from .mechanism import EpsilonResult, InstaHide, Relation, Sampler
+from ._validate import check_count, check_delta, check_eps
+from .mechanism import EpsilonResult, InstaHide, Sampler
 
 __all__ = [
     "naive_epsilon",
@@ -54,24 +55,9 @@ CLOSED_FORM_METHODS = ("naive", "per_release", "amplified", "basic", "advanced",
 _LOG_FLOAT_MAX = math.log(np.finfo(float).max)  # about 709.78
 
 
-def _check_eps(name: str, eps) -> float:
-    e = float(eps)
-    if math.isnan(e) or e < 0 or not math.isfinite(e):
-        raise ValueError(f"{name} must be a finite number >= 0; got {eps!r}")
-    return e
-
-
-def _check_count(name: str, t) -> int:
-    if isinstance(t, bool) or int(t) != t or t < 1:
-        raise ValueError(f"{name} must be a positive integer; got {t!r}")
-    return int(t)
-
-
-def _check_delta(delta) -> float:
-    d = float(delta)
-    if not (0.0 < d < 1.0):  # also refuses nan
-        raise ValueError(f"delta must be in the open interval (0, 1); got {delta!r}")
-    return d
+_check_eps = check_eps
+_check_count = check_count
+_check_delta = check_delta
 
 
 def _check_positive(name: str, v) -> float:

@@ -44,6 +44,7 @@ from scipy.optimize import brentq
 from scipy.signal import fftconvolve
 from scipy.special import logsumexp
 
+from ._validate import check_count, check_delta
 from .mechanism import EpsilonResult, InstaHide, Sampler
 
 __all__ = ["LaplaceMixturePair", "PLDAccountant", "pld_pair_for", "MAX_EPS0"]
@@ -370,10 +371,8 @@ class PLDAccountant:
     """
 
     def __init__(self, pair: LaplaceMixturePair, releases: int, *, max_points: int = 1 << 15):
-        if isinstance(releases, bool) or int(releases) != releases or releases < 1:
-            raise ValueError(f"releases must be a positive integer; got {releases!r}")
         self.pair = pair
-        self.releases = int(releases)
+        self.releases = check_count("releases", releases)
         self.max_points = int(max_points)
         self._cache = {}
 
@@ -400,8 +399,7 @@ class PLDAccountant:
         return min(lo, up), up
 
     def epsilon(self, delta: float) -> tuple[float, float]:
-        if not (0.0 < delta < 1.0):
-            raise ValueError(f"delta must be in the open interval (0, 1); got {delta!r}")
+        delta = check_delta(delta)
         top = float(self.pair.log_ratio(self.pair.eps0)) * self.releases  # T*eps1: delta is 0
         try:
             profs = self._profiles(1e-4 * delta)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, logsumexp
 
+from ._validate import check_delta
 from .closed_form import amplified_epsilon
 from .mechanism import EpsilonResult, InstaHide, Relation, Sampler
 
@@ -151,8 +152,7 @@ class RDPAccountant:
 
     def epsilon(self, delta: float) -> tuple[float, int]:
         """(eps, best order) by the improved conversion; warns when the order is at an edge."""
-        if not (0.0 < delta < 1.0):
-            raise ValueError(f"delta must be in the open interval (0, 1); got {delta!r}")
+        delta = check_delta(delta)
         best = (math.inf, ORDERS[0])
         for a in ORDERS:
             # Balle et al. 2020 Thm 21: eps = rdp + log((a-1)/a) - (log delta + log a)/(a-1)

@@ -225,7 +225,6 @@ def derive(mech: InstaHide, delta_value: float) -> Derivation:
     steps.append(Step("per release: mean of k records moves by s = Delta/k", eps0, e0,
                       e0.subs(num), _num(e0.subs(num)), "Borgnia et al. 2021 Sec. 4",
                       "proofs/laplace_log_ratio.py, proofs/special_cases.py"))
-    e0_val = e0.subs(num)
     if mech.sampler in (Sampler.SUBSETS, Sampler.POISSON):
         e1_expr, _ = mixture_ratio_bound()
         e1 = e1_expr.subs({q: k / N, eps0: e0})

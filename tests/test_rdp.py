@@ -1,7 +1,6 @@
 """RDP accountant: Laplace closed form against mpmath integration, subsampling bounds against
 autodp, and the ordering RDP >= PLD lower bound (both are bounds on the same quantity)."""
 
-import math
 import warnings
 
 import mpmath as mp
