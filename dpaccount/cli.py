@@ -33,6 +33,25 @@ DEFAULT_DESCRIPTION = (
 )
 
 
+#: The embedded default of ``dpaccount audit mechanism``: the configuration of the audit issue's
+#: acceptance test. q = k/N = 0.5, eps0 = Delta/(k b) = 2 (eps1 = 1.433 per release), T = 10
+#: releases, delta = 1e-2: small enough to simulate 1e5 trials per side in about a second.
+AUDIT_DEFAULTS = {
+    "k": 2,
+    "noise": 1.0,
+    "n": 4,
+    "diameter": 4.0,
+    "releases": 10,
+    "delta": 1e-2,
+}
+AUDIT_DESCRIPTION = (
+    "embedded audit default: k=2 of N=4 records (q=0.5), L1 diameter 4, b=1 (eps0=2), "
+    "T=10 releases, delta=1e-2"
+)
+#: refuse audits that would simulate more values (trials x 2 sides x T x d) than this
+AUDIT_MAX_VALUES = 10**11
+
+
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
 
@@ -118,21 +137,59 @@ def build_parser() -> argparse.ArgumentParser:
                    help="number of poisoned training records")
     f.add_argument("--clean-success", type=_float("clean-success"), required=True,
                    metavar="R", help="the attack's success rate without poisons, in [0, 1]")
+    a = sub.add_parser("audit", help="measured lower bounds on epsilon, beside the upper bound")
+    asub = a.add_subparsers(dest="audit_command", parser_class=_Parser)
+    am = asub.add_parser("mechanism", help="audit the mechanism itself on neighbouring datasets")
+    _add_mechanism_args(am)
+    am.add_argument("--trials", type=_int_like("trials"), default=100_000,
+                    help="mechanism runs per dataset (default 100000)")
+    am.add_argument("--confidence", type=_float("confidence"), default=0.95,
+                    help="confidence of the lower bound (default 0.95)")
+    am.add_argument("--seed", type=_seed, default=0,
+                    help="random seed (default 0)")
+    am.add_argument("--statistic", choices=("exact-llr", "projection"), default="exact-llr",
+                    help="exact-llr: the optimal test for the faithful mechanism; projection: a "
+                         "black-box statistic (default exact-llr)")
+    am.add_argument("--selection", choices=("split", "bonferroni"), default="split",
+                    help="how the threshold is chosen soundly (default split)")
+    am.add_argument("--pair", metavar="FILE.npz",
+                    help="neighbouring datasets to audit (arrays 'd' and 'd_prime', shape (N, d)); "
+                         "default: the worst case, where the accountant's bound is attained")
+    am.add_argument("--store", metavar="DIR",
+                    help="directory for resumable results (finished blocks are reused)")
+    am.add_argument("--plot", metavar="FILE.png", help="write the privacy-region plot here")
+    am.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                    help="progress bar on stderr (default: when stderr is a terminal)")
     return p
 
 
-def mechanism_from_args(args) -> tuple[InstaHide, float, list[str], str]:
-    """Build the mechanism from parsed flags; returns (mechanism, delta, defaults used, domain)."""
+def _seed(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer; got {text!r}")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer; got {text!r}")
+    return v
+
+
+def mechanism_from_args(args, defaults: dict = DEFAULTS) -> tuple[InstaHide, float, list[str], str]:
+    """Build the mechanism from parsed flags; returns (mechanism, delta, defaults used, domain).
+
+    ``defaults`` names the embedded default of every flag left out; it holds either ``image``
+    or ``diameter``, and either ``epochs`` or ``releases``."""
     used = []
 
     def pick(name):
         v = getattr(args, name)
         if v is None:
             used.append(name.replace("_", "-"))
-            return DEFAULTS[name]
+            return defaults[name]
         return v
 
     k, noise, n, delta = pick("k"), pick("noise"), pick("n"), None
+    if args.diameter is None and args.image is None and "diameter" in defaults:
+        args.diameter = pick("diameter")
     if args.diameter is not None:
         if args.value_range is not None:
             raise ValueError("--value-range applies to --image only, not to --diameter")
@@ -157,6 +214,8 @@ def mechanism_from_args(args) -> tuple[InstaHide, float, list[str], str]:
     closed_form._check_delta(delta)
     common = dict(k=k, noise=noise, n=n, diameter=diameter, sampler=args.sampler,
                   relation=args.relation)
+    if args.releases is None and args.epochs is None and "releases" in defaults:
+        args.releases = pick("releases")
     if args.releases is not None:
         mech = InstaHide(releases=args.releases, **common)
     else:
@@ -172,14 +231,15 @@ def _fmt(x) -> str:
     return f"{x:.6g}"
 
 
-def _header(mech: InstaHide, delta: float, used: list[str], domain: str) -> list[str]:
+def _header(mech: InstaHide, delta: float, used: list[str], domain: str,
+            defaults: dict = DEFAULTS, description: str = DEFAULT_DESCRIPTION) -> list[str]:
     lines = [
         f"DP-InstaHide: k={mech.k}, noise b={mech.noise:g}, N={mech.n}, {domain}",
         f"releases T={mech.releases} ({mech.epochs:g} epochs), sampler {mech.sampler.value}, "
         f"relation {mech.relation.value}, target delta {delta:g}",
     ]
-    if len(used) == len(DEFAULTS) or set(used) >= {"k", "noise", "n", "image", "epochs"}:
-        lines.append(f"(no mechanism flags given: {DEFAULT_DESCRIPTION})")
+    if set(used) >= {x.replace("_", "-") for x in defaults} - {"delta", "value-range"}:
+        lines.append(f"(no mechanism flags given: {description})")
     elif used:
         lines.append(f"(embedded defaults used for: {', '.join('--' + u for u in used)})")
     return lines
@@ -291,15 +351,79 @@ def cmd_certify(args) -> int:
     return 0
 
 
+def _load_pair(path: str, relation):
+    import numpy as np
+
+    from .audit.simulate import NeighbourPair
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = {"d", "d_prime"} - set(f.files)
+            if missing:
+                raise ValueError(f"--pair file {path!r} lacks array(s) {', '.join(sorted(missing))}"
+                                 " (needs 'd' and 'd_prime')")
+            d, dp = f["d"], f["d_prime"]
+    except FileNotFoundError:
+        raise ValueError(f"--pair file {path!r} does not exist") from None
+    except (OSError, EOFError, ValueError) as exc:
+        if str(exc).startswith("--pair file"):
+            raise
+        reason = " ".join(str(exc).split())[:80]
+        raise ValueError(f"--pair file {path!r} is not a readable .npz file of numeric arrays "
+                         f"({reason})") from None
+    return NeighbourPair(d, dp, relation, description=f"from {path}")
+
+
+def cmd_audit(args) -> int:
+    if args.audit_command is None:
+        raise UsageError("choose what to audit: dpaccount audit mechanism (see --help)")
+    from .audit.run import audit_mechanism
+
+    mech, delta, used, domain = mechanism_from_args(args, AUDIT_DEFAULTS)
+    if args.plot is not None and not args.plot.lower().endswith(".png"):
+        raise ValueError(f"--plot must name a .png file; got {args.plot!r}")
+    pair = _load_pair(args.pair, mech.relation) if args.pair is not None else None
+    dim = pair.d.shape[1] if pair is not None else 1
+    work = 2 * args.trials * mech.releases * dim
+    if work > AUDIT_MAX_VALUES:
+        raise ValueError(f"trials x releases x dimension = {work:.3g} values to simulate is more "
+                         f"than {AUDIT_MAX_VALUES:.0e}; lower --trials or --releases")
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    res = audit_mechanism(mech, delta=delta, trials=args.trials, confidence=args.confidence,
+                          seed=args.seed, pair=pair, statistic=args.statistic,
+                          selection=args.selection, store=args.store, progress=progress)
+    plot = None
+    if args.plot is not None:
+        from .audit.plot import plot_privacy_region
+
+        plot = str(plot_privacy_region(res, args.plot))
+    if args.json:
+        out = res.to_dict()
+        out.update(command="audit mechanism", domain=domain, defaults_used=used, plot=plot,
+                   store=args.store)
+        if used:
+            out["defaults_note"] = AUDIT_DESCRIPTION
+        print(json.dumps(out, indent=2, allow_nan=False))
+        return 0
+    print("\n".join(_header(mech, delta, used, domain, AUDIT_DEFAULTS, AUDIT_DESCRIPTION)))
+    print(f"pair: {res.pair.description or 'user supplied'} "
+          f"(L1 change {res.pair.l1_distance:g}); implementation: {res.implementation}")
+    print()
+    print(res.summary())
+    if plot:
+        print(f"\nprivacy-region plot: {plot}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            raise UsageError("choose a command: epsilon, derive, calibrate or certify "
+            raise UsageError("choose a command: epsilon, derive, calibrate, certify or audit "
                              "(see dpaccount --help)")
         handler = {"epsilon": cmd_epsilon, "derive": cmd_derive, "calibrate": cmd_calibrate,
-                   "certify": cmd_certify}[args.command]
+                   "certify": cmd_certify, "audit": cmd_audit}[args.command]
         return handler(args)
     except (UsageError, ValueError) as exc:
         msg = " ".join(str(exc).split())  # one line, whatever the message held

@@ -398,6 +398,17 @@ class PLDAccountant:
         lo = max(p.delta_lower(eps, max(up, 1e-300)) for p in profs)
         return min(lo, up), up
 
+    def loss_law(self, direction: str = "PQ", *, tol: float = 1e-12):
+        """The composed lattice law of the privacy loss ``L = sum_t log(p/q)`` of T releases:
+        ``(losses, p_mass)`` with ``p_mass`` its law under P (``direction="PQ"``; under Q, the
+        law is ``p_mass * e^{-losses}``). Rounded pessimistically onto the lattice (convex
+        order), so it is an approximation for estimates such as what an audit can expect to
+        see, not a bound; the cut tails (total e^l-weighted mass below ``tol``) are dropped."""
+        if direction not in ("PQ", "QP"):
+            raise ValueError(f"direction must be 'PQ' or 'QP'; got {direction!r}")
+        prof = self._profiles(tol)[0 if direction == "PQ" else 1]
+        return prof.lv.copy(), prof.v.copy()
+
     def epsilon(self, delta: float) -> tuple[float, float]:
         delta = check_delta(delta)
         top = float(self.pair.log_ratio(self.pair.eps0)) * self.releases  # T*eps1: delta is 0

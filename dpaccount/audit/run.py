@@ -1,0 +1,379 @@
+"""Mechanism-level audit: simulate, score, threshold soundly, and compare with the accountant.
+
+:func:`audit_mechanism` draws ``trials`` runs of the mechanism on each of two neighbouring
+datasets, scores every run with a statistic, certifies a Clopper-Pearson lower bound on epsilon
+(:mod:`dpaccount.audit.bounds`) and puts it beside the accountant's upper bound for the same
+mechanism and delta, and beside the ceiling (the most any audit with this many trials could
+show). A lower bound above the upper bound means the implementation or the accountant is wrong.
+
+Work is split into blocks of trials with their own seeds (derived from ``seed``, the side and
+the block index), so a run with a ``store`` directory can be interrupted and resumed: finished
+blocks are read back, and the result is identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .._validate import check_count, check_delta
+from ..mechanism import InstaHide
+from .bounds import ThresholdBound, ceiling, certifying_sizes, check_confidence, \
+    epsilon_lower_bound, select_and_bound
+from .simulate import InstaHideReleases, NeighbourPair, worst_case_pair
+from .statistics import ExactLLR, Projection
+
+__all__ = ["MechanismAudit", "audit_mechanism", "privacy_region", "accountant_region",
+           "accountant_upper", "expected_audit_bound", "BLOCK_VALUES"]
+
+#: values (trials x T x d) simulated per block: 4 MiB of float64, whatever T and d are
+BLOCK_VALUES = 1 << 19
+
+
+@dataclass(frozen=True)
+class MechanismAudit:
+    """The outcome of one audit. ``epsilon_lower_bound`` holds with probability ``confidence``;
+    ``epsilon_upper_bound`` is the accountant's (method ``accountant``) at the same delta."""
+
+    epsilon_lower_bound: float
+    epsilon_upper_bound: float
+    ceiling: float
+    delta: float
+    confidence: float
+    trials: int
+    test: ThresholdBound
+    statistic: str
+    implementation: str
+    accountant: str
+    mechanism: InstaHide
+    pair: NeighbourPair
+    seed: int
+    expected: float | None = None
+    region: dict = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        """lower / upper: 1 means the audit meets the accountant (the bound is tight)."""
+        if self.epsilon_upper_bound == 0:
+            return float("inf") if self.epsilon_lower_bound > 0 else 1.0
+        return self.epsilon_lower_bound / self.epsilon_upper_bound
+
+    @property
+    def exceeds_upper_bound(self) -> bool:
+        """True when the audit proves more privacy loss than the accountant allows: a bug in
+        the implementation audited or in the accountant (with probability >= confidence)."""
+        return self.epsilon_lower_bound > self.epsilon_upper_bound
+
+    def to_dict(self) -> dict:
+        return {
+            "method": f"audit: Clopper-Pearson lower bound, {self.statistic} statistic, "
+                      f"threshold by {self.test.selection}",
+            "bound": "lower",
+            "epsilon_lower_bound": self.epsilon_lower_bound,
+            "epsilon_upper_bound": self.epsilon_upper_bound,
+            "upper_bound_method": self.accountant,
+            "ceiling": self.ceiling,
+            "expected_ideal_audit": self.expected,
+            "ratio": self.ratio,
+            "exceeds_upper_bound": self.exceeds_upper_bound,
+            "delta": self.delta,
+            "confidence": self.confidence,
+            "trials_per_side": self.trials,
+            "relation": self.mechanism.relation.value,
+            "sampler": self.mechanism.sampler.value,
+            "releases": self.mechanism.releases,
+            "statistic": self.statistic,
+            "implementation": self.implementation,
+            "seed": self.seed,
+            "test": self.test.to_dict(),
+            "mechanism": self.mechanism.to_dict(),
+            "pair": self.pair.to_dict(),
+        }
+
+    def summary(self) -> str:
+        flag = ("  ** EXCEEDS THE UPPER BOUND: the implementation or the accountant is wrong **"
+                if self.exceeds_upper_bound else "")
+        t = self.test
+        return "\n".join([
+            f"audited epsilon >= {self.epsilon_lower_bound:.4f} (lower bound, "
+            f"{self.confidence:.0%} confidence, delta {self.delta:g}){flag}",
+            f"accountant epsilon <= {self.epsilon_upper_bound:.4f} ({self.accountant}, upper "
+            f"bound, same delta); audit/accountant = {self.ratio:.3f}",
+            f"ceiling: no audit with {t.negatives} certifying trials per side can show more than "
+            f"{self.ceiling:.4f}" + (
+                "" if self.expected is None else
+                f"; an ideal exact-LLR audit of the worst case with this many trials is expected "
+                f"to show about {self.expected:.4f} (median run, estimated from the loss law)"),
+            f"test: {self.statistic} >= {t.threshold:.6g} says D; false positives {t.false_pos}/"
+            f"{t.negatives}, false negatives {t.false_neg}/{t.positives} (threshold chosen by "
+            f"{t.selection}{'' if t.candidates == 1 else f' over {t.candidates}'}); relation "
+            f"{self.mechanism.relation.value}, sampler {self.mechanism.sampler.value}, T "
+            f"{self.mechanism.releases}",
+        ])
+
+
+def accountant_upper(mech: InstaHide, delta: float) -> tuple[float, str]:
+    """The tightest sound upper bound dpaccount has, and its method's name."""
+    from ..pld import pld_result
+
+    row = pld_result(mech, delta)
+    if row.epsilon is not None:
+        return row.epsilon, "pld (tight upper bound)"
+    from ..calibrate import tight_epsilon
+
+    return tight_epsilon(mech, delta), "kov (optimal composition of the per-participation eps)"
+
+
+def expected_audit_bound(mech: InstaHide, certifying: int, delta: float,
+                         confidence: float) -> float | None:
+    """What an ideal exact-LLR audit of the worst-case pair with ``certifying`` trials per side
+    can expect to certify (an estimate, not a bound): the best threshold on the composed law of
+    the privacy loss (:meth:`~dpaccount.pld.PLDAccountant.loss_law`), each error count at its
+    median, through the same Clopper-Pearson bound. Where it is far below the accountant,
+    the trials, not the bound, are what is missing. None where no loss law is available
+    (permutation sampler, or eps0 beyond the lattice)."""
+    from ..pld import MAX_EPS0, PLDAccountant, pld_pair_for
+    from ..mechanism import Sampler
+
+    if mech.sampler is Sampler.PERMUTATION or mech.diameter / (mech.k * mech.noise) > MAX_EPS0:
+        return None
+    try:
+        losses, p = PLDAccountant(pld_pair_for(mech), mech.releases).loss_law("PQ")
+    except ArithmeticError:
+        return None
+    q = p * np.exp(-losses)
+    p_ge = np.cumsum(p[::-1])[::-1]  # P(L >= l_i)
+    q_ge = np.cumsum(q[::-1])[::-1]
+    from scipy.stats import binom
+
+    # the median error counts of a run (a typical audit, not an average of fractional counts)
+    fn = binom.ppf(0.5, certifying, np.clip(1.0 - p_ge, 0.0, 1.0))
+    fp = binom.ppf(0.5, certifying, np.clip(q_ge, 0.0, 1.0))
+    eps = epsilon_lower_bound(fp, certifying, fn, certifying, delta, confidence)
+    return float(np.max(eps))
+
+
+def privacy_region(pos: np.ndarray, neg: np.ndarray, points: int = 400) -> dict:
+    """Empirical (FPR, FNR) of "score >= t says D" over thresholds t (both orientations are the
+    same curve reflected); at most ``points`` points, for plotting."""
+    ps, ns = np.sort(pos), np.sort(neg)
+    t = np.unique(np.quantile(np.concatenate([ps, ns]), np.linspace(0, 1, points)))
+    fnr = np.searchsorted(ps, t, side="left") / ps.size
+    fpr = 1.0 - np.searchsorted(ns, t, side="left") / ns.size
+    return {"fpr": fpr.tolist(), "fnr": fnr.tolist()}
+
+
+def _fingerprint(obj) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(obj, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def _pair_digest(pair: NeighbourPair) -> str:
+    h = hashlib.sha256()
+    for a in (pair.d, pair.d_prime):
+        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(str(a.shape).encode())
+    return h.hexdigest()[:16]
+
+
+class _Store:
+    """Blocks of scores on disk, one .npy per (side, block), written atomically."""
+
+    def __init__(self, path, identity: dict):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        meta = self.path / "audit.json"
+        if meta.exists():
+            try:
+                old = json.loads(meta.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(f"store {str(self.path)!r} has a malformed audit.json ({exc}); "
+                                 "delete it or use another store") from None
+            if old.get("identity") != identity:
+                diff = sorted(k for k in set(old.get("identity", {})) | set(identity)
+                              if old.get("identity", {}).get(k) != identity.get(k))
+                raise ValueError(f"store {str(self.path)!r} holds a different audit (differs in "
+                                 f"{', '.join(diff)}); use another store or delete it")
+        else:
+            self._atomic_write(meta, json.dumps({"identity": identity}, indent=2).encode())
+
+    def _atomic_write(self, target: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def _file(self, side: str, block: int) -> Path:
+        return self.path / f"scores-{side}-{block:06d}.npy"
+
+    def load(self, side: str, block: int, size: int):
+        f = self._file(side, block)
+        if not f.exists():
+            return None
+        try:
+            a = np.load(f, allow_pickle=False)
+        except (OSError, ValueError):
+            return None  # a damaged block is simply recomputed
+        return a if a.shape == (size,) else None
+
+    def save(self, side: str, block: int, scores: np.ndarray) -> None:
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, scores, allow_pickle=False)
+        self._atomic_write(self._file(side, block), buf.getvalue())
+
+    def save_result(self, result: dict) -> None:
+        self._atomic_write(self.path / "result.json",
+                           json.dumps(result, indent=2, allow_nan=False).encode())
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="trial", unit_scale=True, leave=False)
+
+
+def audit_mechanism(
+    mech: InstaHide,
+    *,
+    delta: float,
+    trials: int = 100_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    pair: NeighbourPair | None = None,
+    release_fn: Callable | None = None,
+    statistic: str | Callable = "exact-llr",
+    selection: str = "split",
+    select_fraction: float = 0.1,
+    thresholds=None,
+    store=None,
+    progress: bool = False,
+    implementation: str | None = None,
+) -> MechanismAudit:
+    """Audit ``mech``: a measured lower bound on its epsilon at ``delta``, beside its upper one.
+
+    ``pair`` defaults to :func:`~dpaccount.audit.simulate.worst_case_pair` (where the
+    accountant's bound is attained). ``release_fn`` defaults to the numpy reference
+    implementation of ``mech``; pass any ``release_fn(dataset, trials, rng) -> (trials, T, d)``
+    to audit another implementation against the same accountant. ``statistic`` is
+    ``"exact-llr"`` (the optimal test for the faithful mechanism), ``"projection"`` (black box)
+    or a callable ``(trials, T, d) -> (trials,)``. ``selection`` is ``"split"`` (threshold chosen
+    on ``select_fraction`` of the trials) or ``"bonferroni"`` (over ``thresholds``, or for the
+    exact LLR a fixed 200-point grid over its known range). ``store`` is a directory for
+    resumable results.
+    """
+    delta = check_delta(delta)
+    confidence = check_confidence(confidence)
+    trials = check_count("trials", trials)
+    if trials < 2:
+        raise ValueError(f"trials must be at least 2 per side; got {trials}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    seed = int(seed)
+    pair = worst_case_pair(mech) if pair is None else pair
+    if pair.relation is not mech.relation:
+        raise ValueError(f"pair relation {pair.relation.value!r} differs from the mechanism's "
+                         f"{mech.relation.value!r}")
+    faithful = InstaHideReleases.from_mechanism(mech)
+    if release_fn is None:
+        release_fn = faithful
+    if implementation is None:
+        describe = getattr(release_fn, "describe", None)
+        implementation = describe() if callable(describe) else getattr(
+            release_fn, "__name__", type(release_fn).__name__)
+    if statistic == "exact-llr":
+        stat = ExactLLR(faithful, pair)
+    elif statistic == "projection":
+        stat = Projection(pair)
+    elif callable(statistic):
+        stat = statistic
+    else:
+        raise ValueError(f"statistic must be 'exact-llr', 'projection' or a callable; got "
+                         f"{statistic!r}")
+    stat_name = getattr(stat, "name", getattr(stat, "__name__", type(stat).__name__))
+    if selection == "bonferroni" and thresholds is None:
+        rng_ = getattr(stat, "range", None)
+        if rng_ is None:
+            raise ValueError("selection 'bonferroni' needs thresholds fixed in advance for this "
+                             "statistic (its range is unknown); use selection 'split'")
+        thresholds = np.linspace(rng_[0], rng_[1], 200)
+
+    dim = pair.d.shape[1]
+    per_trial = mech.releases * dim
+    block = max(1, min(trials, BLOCK_VALUES // per_trial))
+    n_blocks = -(-trials // block)
+    identity = {"mechanism": mech.to_dict(), "pair": _pair_digest(pair), "seed": seed,
+                "statistic": stat_name, "implementation": implementation, "block": block}
+    st = _Store(store, identity) if store is not None else None
+
+    bar = _progress(2 * trials, progress, "audit")
+    scores = {}
+    try:
+        for s_i, (side, data) in enumerate((("d", pair.d), ("d_prime", pair.d_prime))):
+            parts = []
+            for b_i in range(n_blocks):
+                size = block  # every block holds `block` trials, so more trials reuse them all
+                got = st.load(side, b_i, size) if st is not None else None
+                if got is None:
+                    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(s_i, b_i)))
+                    z = np.asarray(release_fn(data, size, rng), dtype=float)
+                    if z.shape != (size, mech.releases, dim):
+                        raise ValueError(f"release_fn returned shape {z.shape}; expected "
+                                         f"{(size, mech.releases, dim)} (trials, T, d)")
+                    got = np.asarray(stat(z), dtype=float)
+                    if got.shape != (size,):
+                        raise ValueError(f"statistic returned shape {got.shape}; expected "
+                                         f"({size},)")
+                    if st is not None:
+                        st.save(side, b_i, got)
+                parts.append(got)
+                if bar is not None:
+                    bar.update(min(size, trials - b_i * block))
+            scores[side] = np.concatenate(parts)[:trials]
+    finally:
+        if bar is not None:
+            bar.close()
+    pos, neg = scores["d"], scores["d_prime"]
+    test = select_and_bound(pos, neg, delta=delta, confidence=confidence, selection=selection,
+                            select_fraction=select_fraction, thresholds=thresholds,
+                            llr=isinstance(stat, ExactLLR),
+                            rng=np.random.default_rng(np.random.SeedSequence(seed,
+                                                                             spawn_key=(2,))))
+    upper, acc_name = accountant_upper(mech, delta)
+    n_cert = certifying_sizes(trials, selection, select_fraction)
+    result = MechanismAudit(
+        epsilon_lower_bound=test.epsilon_lower_bound, epsilon_upper_bound=upper,
+        ceiling=ceiling(n_cert, n_cert, delta, confidence), delta=delta, confidence=confidence,
+        trials=trials, test=test, statistic=stat_name, implementation=implementation,
+        accountant=acc_name, mechanism=mech, pair=pair, seed=seed,
+        expected=expected_audit_bound(mech, n_cert, delta, confidence),
+        region=privacy_region(pos, neg))
+    if st is not None:
+        st.save_result(result.to_dict())
+    return result
+
+
+def accountant_region(eps: float, delta: float, points: int = 400) -> dict:
+    """The boundary of the (eps, delta)-DP region in (FPR, FNR): every test's error pair must
+    satisfy FNR >= max(0, 1 - delta - e^eps FPR, e^-eps (1 - delta - FPR))."""
+    fpr = np.linspace(0.0, 1.0, points)
+    fnr = np.maximum.reduce([np.zeros_like(fpr), 1 - delta - np.exp(eps) * fpr,
+                             np.exp(-eps) * (1 - delta - fpr)])
+    return {"fpr": fpr.tolist(), "fnr": fnr.tolist()}
+

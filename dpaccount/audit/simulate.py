@@ -1,0 +1,327 @@
+"""The mechanism as a sampler: concrete neighbouring datasets and releases drawn from them.
+
+An audit needs three things: two neighbouring datasets ``D`` (with the audited record) and
+``D'`` (without it, or with it replaced), and a *release function*: any callable
+
+    release_fn(dataset, trials, rng) -> array of shape (trials, T, d)
+
+that runs the mechanism ``trials`` independent times on ``dataset`` (an ``(N, d)`` array) and
+returns the ``T`` releases of each run. :class:`InstaHideReleases` is the numpy reference
+implementation of DP-InstaHide (THEORY.md Sec. 1 and 4); an implementation under audit (the
+torch augmentation of ``training/``, or a user's own code) plugs in through the same signature.
+
+The reference implementation draws exactly what the sampler draws, vectorised over trials:
+
+- ``subsets``: an independent uniform k-subset of the N records for every release (Floyd's
+  algorithm, column by column; or, for datasets with few distinct records, the multivariate
+  hypergeometric counts of each distinct record, which is the same law of the mixed mean);
+- ``permutation``: per epoch of N outputs, k independent uniform permutations; output j mixes
+  the records at position j of each (the last, partial epoch keeps its first T mod N outputs);
+- ``poisson``: every record joins every release independently with probability ``rate``; the
+  sum is divided by k.
+Noise is i.i.d. Laplace(0, b) per coordinate, drawn as an exponential with a random sign.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .._validate import check_count
+from ..mechanism import InstaHide, Relation, Sampler, _enum_value, _positive_finite, _positive_int
+
+__all__ = [
+    "ReleaseFn",
+    "as_dataset",
+    "NeighbourPair",
+    "worst_case_pair",
+    "InstaHideReleases",
+    "laplace",
+]
+
+ReleaseFn = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
+
+#: a dataset with at most this many distinct records uses the grouped (count-based) samplers
+GROUPED_MAX = 8
+
+
+def laplace(rng: np.random.Generator, shape, b: float) -> np.ndarray:
+    """Laplace(0, b) draws: ``b * E * sign`` with E standard exponential (ziggurat) and an
+    independent fair sign; the same law as ``rng.laplace`` at about half the cost."""
+    e = rng.standard_exponential(shape)
+    np.copysign(e, rng.random(shape) - 0.5, out=e)
+    e *= b
+    return e
+
+
+def as_dataset(x, name: str = "dataset") -> np.ndarray:
+    """A finite float array of shape (N, d); a 1-D input is N records of dimension 1."""
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a numeric array of shape (N, d); got {type(x).__name__}")
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError(f"{name} must have shape (N, d) with N, d >= 1; got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite; got a nan or inf entry")
+    return a
+
+
+@dataclass(frozen=True)
+class NeighbourPair:
+    """Two neighbouring datasets: ``d`` holds the audited record, ``d_prime`` does not.
+
+    Substitution: same size, exactly one row differs. Add/remove: ``d_prime`` is ``d`` with one
+    row removed. Checked at construction; ``relation`` names which.
+    """
+
+    d: np.ndarray
+    d_prime: np.ndarray
+    relation: Relation
+    description: str = ""
+
+    def __post_init__(self):
+        d = as_dataset(self.d, "d")
+        dp = as_dataset(self.d_prime, "d_prime")
+        rel = _enum_value(Relation, "relation", self.relation)
+        if d.shape[1] != dp.shape[1]:
+            raise ValueError(f"d and d_prime must have the same record dimension; got "
+                             f"{d.shape[1]} and {dp.shape[1]}")
+        if rel is Relation.SUBSTITUTION:
+            if d.shape != dp.shape:
+                raise ValueError(f"substitution neighbours have the same size; got {d.shape[0]} "
+                                 f"and {dp.shape[0]} records")
+            differ = int(np.any(d != dp, axis=1).sum())
+            if differ > 1:
+                raise ValueError(f"substitution neighbours differ in at most one record; got "
+                                 f"{differ} differing rows")
+        else:
+            if d.shape[0] != dp.shape[0] + 1:
+                raise ValueError(f"add/remove neighbours: d has one more record than d_prime; "
+                                 f"got {d.shape[0]} and {dp.shape[0]}")
+            if not _is_sub_multiset(dp, d):
+                raise ValueError("add/remove neighbours: d_prime must be d with one record "
+                                 "removed")
+        object.__setattr__(self, "d", d)
+        object.__setattr__(self, "d_prime", dp)
+        object.__setattr__(self, "relation", rel)
+
+    @property
+    def l1_distance(self) -> float:
+        """L1 size of the change: ``||x - x'||_1`` (substitution) or ``||x||_1`` (add/remove)."""
+        if self.relation is Relation.SUBSTITUTION:
+            return float(np.abs(self.d - self.d_prime).sum())
+        return float(np.abs(self.d.sum(0) - self.d_prime.sum(0)).sum())
+
+    def to_dict(self) -> dict:
+        return {"relation": self.relation.value, "n_d": int(self.d.shape[0]),
+                "n_d_prime": int(self.d_prime.shape[0]), "dim": int(self.d.shape[1]),
+                "l1_distance": self.l1_distance, "description": self.description}
+
+
+def _is_sub_multiset(small: np.ndarray, big: np.ndarray) -> bool:
+    us, cs = np.unique(small, axis=0, return_counts=True)
+    ub, cb = np.unique(big, axis=0, return_counts=True)
+    lookup = {tuple(r): c for r, c in zip(ub, cb)}
+    return all(lookup.get(tuple(r), 0) >= c for r, c in zip(us, cs))
+
+
+def worst_case_pair(mech: InstaHide) -> NeighbourPair:
+    """The neighbours that attain the accountant's bound for ``mech`` (THEORY.md Sec. 2-3).
+
+    One-dimensional records in ``[0, Delta]``: ``D`` holds one record at ``Delta`` and N - 1
+    records at 0; ``D'`` replaces it by 0 (substitution) or drops it (add/remove). One release on
+    ``D`` is then ``(1-q) Lap(0, b) + q Lap(Delta/k, b)`` and on ``D'`` is ``Lap(0, b)``: the
+    dominating pair of the PLD accountant, so the optimal test on these datasets is the one the
+    accountant's epsilon must beat. (All other records at the far end from the audited one is
+    the extreme configuration of Balle, Barthe, Gaboardi 2018, Thm 10.)
+    """
+    n = mech.n
+    d = np.zeros((n, 1))
+    d[0, 0] = mech.diameter
+    if mech.relation is Relation.SUBSTITUTION:
+        dp = np.zeros((n, 1))
+    else:
+        dp = np.zeros((n - 1, 1)) if n > 1 else None
+        if dp is None:
+            raise ValueError("add/remove worst case needs n >= 2 (d_prime would be empty)")
+    return NeighbourPair(d, dp, mech.relation,
+                         description=f"worst case: one record at {mech.diameter:g}, the other "
+                                     f"{n - 1} at 0, 1-D")
+
+
+def _groups(dataset: np.ndarray):
+    """Distinct records and their multiplicities, rarest first (so that the most common record,
+    whose count is what is left over, comes last and costs no draw)."""
+    values, counts = np.unique(dataset, axis=0, return_counts=True)
+    order = np.argsort(counts, kind="stable")
+    return values[order], counts[order]
+
+
+@dataclass(frozen=True)
+class InstaHideReleases:
+    """The numpy reference implementation of DP-InstaHide, as a release function.
+
+    ``InstaHideReleases(k, noise, releases, sampler, rate)(dataset, trials, rng)`` returns an
+    array of shape ``(trials, releases, d)``. ``rate`` is the Poisson inclusion probability
+    (``k / N`` of the accountant's N; required for ``poisson`` only, since under add/remove the
+    two neighbours have different sizes but share the rate). ``weights`` (for building broken
+    variants in tests and demonstrations only) replaces the uniform ``1/k`` mixing weights by the
+    given k weights, assigned to the k chosen records in random order; ``replace=True`` draws the
+    k records with replacement. Neither is DP-InstaHide as the accountant describes it.
+    """
+
+    k: int
+    noise: float
+    releases: int
+    sampler: Sampler = Sampler.SUBSETS
+    rate: float | None = None
+    weights: tuple | None = None
+    replace: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "k", _positive_int("k", self.k))
+        object.__setattr__(self, "noise", _positive_finite("noise", self.noise))
+        object.__setattr__(self, "releases", _positive_int("releases", self.releases))
+        object.__setattr__(self, "sampler", _enum_value(Sampler, "sampler", self.sampler))
+        if self.sampler is Sampler.POISSON:
+            r = self.rate
+            if r is None or not (0.0 < float(r) <= 1.0):
+                raise ValueError(f"rate must be in (0, 1] for the poisson sampler; got {r!r}")
+            object.__setattr__(self, "rate", float(r))
+        if self.weights is not None:
+            w = tuple(float(x) for x in self.weights)
+            if len(w) != self.k or not all(np.isfinite(w)):
+                raise ValueError(f"weights must be {self.k} finite numbers; got {self.weights!r}")
+            object.__setattr__(self, "weights", w)
+
+    @classmethod
+    def from_mechanism(cls, mech: InstaHide, **broken) -> "InstaHideReleases":
+        return cls(mech.k, mech.noise, mech.releases, mech.sampler,
+                   rate=mech.sampling_rate if mech.sampler is Sampler.POISSON else None,
+                   **broken)
+
+    @property
+    def faithful(self) -> bool:
+        """True when this is the mechanism the accountant describes (no broken variant)."""
+        return self.weights is None and not self.replace
+
+    def describe(self) -> str:
+        s = f"numpy reference, k={self.k}, b={self.noise:g}, T={self.releases}, {self.sampler.value}"
+        if self.weights is not None:
+            s += f", BROKEN weights {self.weights}"
+        if self.replace:
+            s += ", BROKEN with-replacement subsets"
+        return s
+
+    # ---- the sampler: a (M, T, d) array of noiseless mixed means ----
+    def _means(self, data: np.ndarray, trials: int, rng: np.random.Generator) -> np.ndarray:
+        n, d = data.shape
+        t = self.releases
+        m = trials * t
+        if self.sampler is Sampler.POISSON:
+            values, counts = _groups(data)
+            # counts of each distinct record in each release: independent binomials
+            c = rng.binomial(counts[None, :], self.rate, size=(m, counts.size))
+            return (c @ values / self.k).reshape(trials, t, d)
+        if self.k > n and not self.replace:
+            raise ValueError(f"k must be at most the dataset size; got k={self.k}, N={n}")
+        if self.sampler is Sampler.PERMUTATION:
+            return self._permutation_means(data, trials, rng)
+        if self.weights is None and not self.replace:
+            values, counts = _groups(data)
+            if values.shape[0] <= GROUPED_MAX:
+                return _grouped_subset_means(rng, values, counts, self.k, m).reshape(trials, t, d)
+        idx = self._subset_indices(n, m, rng)
+        return self._mix(data, idx, rng).reshape(trials, t, d)
+
+    def _subset_indices(self, n: int, m: int, rng) -> np.ndarray:
+        k = self.k
+        if self.replace:
+            return rng.integers(0, n, size=(m, k))
+        # Floyd's algorithm (Bentley & Floyd 1987), one column at a time for all rows: for
+        # j = n-k .. n-1 draw t uniform in [0, j]; if t is already chosen, take j instead. The
+        # result is a uniform k-subset of range(n).
+        idx = np.empty((m, k), dtype=np.int64)
+        for col, j in enumerate(range(n - k, n)):
+            t = rng.integers(0, j + 1, size=m)
+            if col:
+                dup = (idx[:, :col] == t[:, None]).any(axis=1)
+                t[dup] = j
+            idx[:, col] = t
+        return idx
+
+    def _mix(self, data: np.ndarray, idx: np.ndarray, rng) -> np.ndarray:
+        """Mixed means of the rows ``data[idx[r]]``: uniform 1/k, or the broken weights."""
+        if self.weights is None:
+            return data[idx].mean(axis=1)
+        w = np.asarray(self.weights)
+        order = rng.permuted(np.broadcast_to(np.arange(self.k), idx.shape), axis=1)
+        return np.einsum("mk,mkd->md", w[order], data[idx])
+
+    def _permutation_means(self, data: np.ndarray, trials: int, rng) -> np.ndarray:
+        n, d = data.shape
+        t, k = self.releases, self.k
+        epochs = -(-t // n)
+        values, counts = _groups(data)
+        if self.weights is None and values.shape[0] == 2 and counts.min() == 1:
+            # one record u differs from the other n-1 (all v): only u's k slots per epoch matter
+            u, v = values[0], values[1]  # rarest first: u is the one record, v the rest
+            out = np.broadcast_to(v, (trials, t, d)).copy()
+            rows = np.arange(trials)
+            step = (u - v) / k
+            for e in range(epochs):
+                for _ in range(k):
+                    pos = e * n + rng.integers(0, n, size=trials)
+                    ok = pos < t
+                    np.add.at(out, (rows[ok], pos[ok]), step)
+            return out
+        if values.shape[0] == 1:
+            return np.broadcast_to(values[0], (trials, t, d)).copy()
+        out = np.empty((trials, epochs * n, d))
+        base = np.broadcast_to(np.arange(n), (trials, n))
+        for e in range(epochs):
+            idx = np.stack([rng.permuted(base, axis=1) for _ in range(k)], axis=2)  # (M, n, k)
+            out[:, e * n:(e + 1) * n] = self._mix(
+                data, idx.reshape(-1, k), rng).reshape(trials, n, d)
+        return out[:, :t]
+
+    def __call__(self, dataset, trials: int, rng: np.random.Generator) -> np.ndarray:
+        data = as_dataset(dataset)
+        trials = check_count("trials", trials)
+        z = self._means(data, trials, rng)
+        z += laplace(rng, z.shape, self.noise)
+        return z
+
+
+def _grouped_subset_means(rng, values: np.ndarray, counts: np.ndarray, k: int,
+                          m: int) -> np.ndarray:
+    """``m`` mixed means of uniform k-subsets of the multiset (``values`` with multiplicities
+    ``counts``), shape (m, d). Group by group, the number taken from group j given what is left is
+    hypergeometric (a Bernoulli when the group has one member): the multivariate hypergeometric
+    law of the subset's composition, which fixes the mean."""
+    g, d = values.shape
+    out = np.zeros((m, d))
+    left_k = np.full(m, float(k))
+    left_n = int(counts.sum())
+    for j in range(g):
+        nj = int(counts[j])
+        rest = left_n - nj
+        if j == g - 1 or rest == 0:
+            c = left_k
+        elif nj == 1:
+            c = (rng.random(m) * left_n < left_k).astype(float)
+        else:
+            c = rng.hypergeometric(nj, rest, left_k.astype(np.int64)).astype(float)
+        if np.any(values[j] != 0):
+            out += c[:, None] * (values[j] / k)
+        if j < g - 1:
+            left_k = left_k - c
+        left_n = rest
+        if rest == 0:
+            break
+    return out

@@ -1,0 +1,253 @@
+"""Test statistics: what an audit thresholds.
+
+A statistic maps releases of shape ``(trials, T, d)`` to one score per trial; larger means "more
+like D" (the dataset holding the audited record). Any callable with that signature works.
+
+- :class:`ExactLLR`: the log-likelihood ratio ``log p_D(z_1..z_T) - log p_D'(z_1..z_T)`` of the
+  mechanism *as the accountant describes it*, for a concrete pair. By Neyman-Pearson it is the
+  most powerful statistic when the implementation is faithful, so it is the one whose audit must
+  approach the accountant's epsilon. Applied to a broken implementation it is still a valid
+  statistic (any statistic gives a sound lower bound for whatever produced the releases); it is
+  just no longer guaranteed to be optimal.
+- :class:`Projection`: a black-box statistic that needs no density: the sum over releases of the
+  projection of each release on a direction (by default, from D' towards D), optionally clipped.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import gammaln, logsumexp
+
+from ..mechanism import Sampler
+from .simulate import InstaHideReleases, NeighbourPair, _groups
+
+__all__ = ["ExactLLR", "Projection", "MAX_COMPONENTS", "LLR_RESOLUTION"]
+
+#: refuse an exact LLR whose mixture has more components than this (use a black-box statistic)
+MAX_COMPONENTS = 20000
+
+#: the exact LLR is rounded to this grid. Where the density ratio is constant (the atoms of the
+#: privacy loss, e.g. every z >= Delta/k in the worst case) the true LLR is one number, but its
+#: floating-point evaluation is not: it varies in the last bits with z, and z itself lies on a
+#: coarser float grid when computed as ``Delta/k + noise`` than as ``noise`` alone. A threshold
+#: between such last-bit values then picks a float artefact that tells D from D' (Mironov 2012,
+#: "On significance of the least significant bits for differential privacy") and the audit would
+#: measure the representation, not the mechanism the accountant bounds. Rounding to 1e-9 merges
+#: each atom back into one value and moves no threshold by more than 1e-9 nats.
+LLR_RESOLUTION = 1e-9
+
+
+def _compositions(counts: np.ndarray, k: int):
+    """All count vectors c with sum k and 0 <= c_j <= counts_j."""
+    out = []
+
+    def rec(j, left, cur):
+        if j == counts.size - 1:
+            if left <= counts[j]:
+                out.append(cur + [left])
+            return
+        for c in range(min(left, int(counts[j])) + 1):
+            rec(j + 1, left - c, cur + [c])
+            if len(out) > MAX_COMPONENTS:
+                raise ValueError(f"the exact LLR of this pair has more than {MAX_COMPONENTS} "
+                                 "mixture components; use a black-box statistic (projection)")
+
+    rec(0, k, [])
+    return np.array(out, dtype=float)
+
+
+def _mixture(model: InstaHideReleases, data: np.ndarray):
+    """(means, log_weights) of the law of one release's noiseless mean, for the subsets or
+    poisson sampler: a finite mixture over the composition of the draw."""
+    values, counts = _groups(data)
+    k = model.k
+    if model.sampler is Sampler.SUBSETS:
+        comp = _compositions(counts, k)
+        n = counts.sum()
+        # multivariate hypergeometric: prod_j C(n_j, c_j) / C(N, k)
+        lw = (gammaln(counts + 1) - gammaln(comp + 1) - gammaln(counts - comp + 1)).sum(1)
+        lw -= gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+        return comp @ values / k, lw
+    # poisson: independent binomial counts; records at 0 do not move the mean
+    q = model.rate
+    means = np.zeros((1, values.shape[1]))
+    lw = np.zeros(1)
+    for v, nj in zip(values, counts):
+        if not np.any(v != 0):
+            continue
+        c = np.arange(nj + 1, dtype=float)
+        lp = (gammaln(nj + 1) - gammaln(c + 1) - gammaln(nj - c + 1) + c * math.log(q)
+              + (nj - c) * math.log1p(-q) if q < 1 else np.where(c == nj, 0.0, -np.inf))
+        keep = lp > lp.max() - 40.0  # terms below e^-40 of the largest cannot change a score
+        c, lp = c[keep], lp[keep]
+        means = (means[:, None, :] + c[None, :, None] * v / k).reshape(-1, v.size)
+        lw = (lw[:, None] + lp[None, :]).ravel()
+        if lw.size > MAX_COMPONENTS:
+            raise ValueError(f"the exact LLR of this pair has more than {MAX_COMPONENTS} mixture "
+                             "components; use a black-box statistic (projection)")
+    return means, lw
+
+
+def _mixture_log_density(z: np.ndarray, means: np.ndarray, lw: np.ndarray, b: float,
+                         block: int = 1 << 18) -> np.ndarray:
+    """log of sum_c w_c prod_i Lap(z_i - mu_ci; b), without the constant -d log(2b).
+
+    Log-sum-exp over components, computed in blocks so memory stays flat; one and two
+    components (the worst-case pair) take direct paths."""
+    out = np.empty(z.shape[0])
+    c = means.shape[0]
+    step = max(1, block // max(1, c * z.shape[1]))
+    for s in range(0, z.shape[0], step):
+        zz = z[s:s + step]
+        terms = [lw[i] - np.abs(zz - means[i]).sum(axis=1) / b for i in range(c)]
+        if c == 1:
+            out[s:s + step] = terms[0]
+        elif c == 2:
+            out[s:s + step] = np.logaddexp(terms[0], terms[1])
+        else:
+            a = np.stack(terms, axis=1)
+            top = a.max(axis=1, keepdims=True)
+            out[s:s + step] = (top + np.log(np.exp(a - top).sum(axis=1, keepdims=True)))[:, 0]
+    return out
+
+
+def _quantise(llr: np.ndarray) -> np.ndarray:
+    return np.round(llr / LLR_RESOLUTION) * LLR_RESOLUTION
+
+
+class ExactLLR:
+    """The exact log-likelihood ratio of T releases of the faithful mechanism on ``pair``.
+
+    subsets / poisson: releases are i.i.d. given the dataset, so the LLR is the sum over releases
+    of ``log p_D(z_t) - log p_D'(z_t)``, each density a Laplace mixture over the composition of
+    the draw. permutation: releases within an epoch are dependent; for pairs whose datasets are
+    ``n - 1`` copies of one record ``v`` plus one other record (the worst-case shape), the joint
+    density of an epoch relative to "all records are v" is
+
+        E[prod_j r_j(c_j)] = k! / N^k * [t^k] prod_j (sum_c r_j(c) t^c / c!)
+
+    where ``c_j`` counts how many of the k independent permutations put the special record in
+    output j (a multinomial over outputs) and ``r_j(c)`` is the Laplace density ratio of output j
+    with ``c/k`` of the special record mixed in. Other permutation pairs are refused.
+    """
+
+    name = "exact-llr"
+
+    def __init__(self, model: InstaHideReleases, pair: NeighbourPair):
+        if not model.faithful:
+            raise ValueError("the exact LLR is that of the faithful mechanism; build it from the "
+                             "accountant's description, not a broken variant")
+        self.model = model
+        self.pair = pair
+        self.b = model.noise
+        if model.sampler is Sampler.PERMUTATION:
+            self._perm = self._outliers(pair.d, pair.d_prime)
+        else:
+            self._mix = [_mixture(model, pair.d), _mixture(model, pair.d_prime)]
+        self.range = self._range()
+
+    @staticmethod
+    def _outliers(d: np.ndarray, dp: np.ndarray):
+        """((v, u), (v, u')): the record ``v`` that both datasets hold n - 1 times, and each
+        dataset's other record (None when all n are ``v``)."""
+        n = d.shape[0]
+        for v in np.unique(np.concatenate([d, dp]), axis=0):
+            rest = []
+            for data in (d, dp):
+                other = data[np.any(data != v, axis=1)]
+                if other.shape[0] > 1 or data.shape[0] != n:
+                    break
+                rest.append(other[0] if other.shape[0] else None)
+            else:
+                return (v, rest[0]), (v, rest[1])
+        raise ValueError("exact LLR under the permutation sampler needs datasets of n - 1 "
+                         "identical records plus at most one other; use a black-box statistic")
+
+    def _range(self):
+        """Bounds on the score (for fixed Bonferroni grids): per release the log ratio of two
+        Laplace mixtures lies within the largest L1 distance between their means over b."""
+        if self.model.sampler is Sampler.PERMUTATION:
+            (v, u), (_, u2) = self._perm
+            span = sum(float(np.abs(w - v).sum()) for w in (u, u2) if w is not None)
+            per_epoch = span / self.b
+            epochs = -(-self.model.releases // self.pair.d.shape[0])
+            return (-per_epoch * epochs, per_epoch * epochs)
+        (m1, _), (m2, _) = self._mix
+        span = float(np.abs(m1[:, None, :] - m2[None, :, :]).sum(2).max()) / self.b
+        t = self.model.releases
+        return (-span * t, span * t)
+
+    def _perm_log_ratio(self, z: np.ndarray, v: np.ndarray, u) -> np.ndarray:
+        """log p(epoch outputs) - log p(epoch outputs | all records are v), for z of shape
+        (M, n_obs, d), the special record ``u`` (None: no special record)."""
+        if u is None:
+            return np.zeros(z.shape[0])
+        k, n, b = self.model.k, self.pair.d.shape[0], self.b
+        m, n_obs, _ = z.shape
+        c = np.arange(k + 1)
+        base = np.abs(z - v).sum(2)  # (M, n_obs)
+        step = (u - v) / k
+        # log r_j(c) - log c!, shape (M, n_obs, k+1)
+        la = np.stack([-(np.abs(z - v - ci * step).sum(2) - base) / b for ci in c], axis=2)
+        la -= gammaln(c + 1)
+        poly = np.full((m, k + 1), -np.inf)
+        poly[:, 0] = 0.0
+        for j in range(n_obs):
+            nxt = np.full_like(poly, -np.inf)
+            for ci in range(k + 1):
+                nxt[:, ci] = logsumexp(poly[:, :ci + 1] + la[:, j, ci::-1], axis=1)
+            poly = nxt
+        n_un = n - n_obs
+        if n_un:  # unobserved outputs: ratio 1, generating function e^{n_un t}
+            lu = c * math.log(n_un) - gammaln(c + 1)
+            poly = np.stack([logsumexp(poly[:, :ci + 1] + lu[ci::-1], axis=1)
+                             for ci in range(k + 1)], axis=1)
+        return gammaln(k + 1) - k * math.log(n) + poly[:, k]
+
+    def __call__(self, releases: np.ndarray) -> np.ndarray:
+        z = np.asarray(releases, dtype=float)
+        m, t, d = z.shape
+        if self.model.sampler is Sampler.PERMUTATION:
+            n = self.pair.d.shape[0]
+            (v, u), (_, u2) = self._perm
+            out = np.zeros(m)
+            for s in range(0, t, n):
+                ze = z[:, s:s + n]
+                out += self._perm_log_ratio(ze, v, u) - self._perm_log_ratio(ze, v, u2)
+            return _quantise(out)
+        flat = z.reshape(m * t, d)
+        (m1, w1), (m2, w2) = self._mix
+        llr = (_mixture_log_density(flat, m1, w1, self.b)
+               - _mixture_log_density(flat, m2, w2, self.b))
+        return _quantise(llr.reshape(m, t).sum(1))
+
+
+class Projection:
+    """Black-box statistic: ``sum_t clip(<z_t, u>, lo, hi)``, ``u`` a unit direction.
+
+    The default direction points from the mean of D' to the mean of D (the only place the two
+    differ on average). It needs no knowledge of the mechanism's densities."""
+
+    name = "projection"
+
+    def __init__(self, pair: NeighbourPair | None = None, direction=None, clip=None):
+        if direction is None:
+            if pair is None:
+                raise ValueError("Projection needs a pair or a direction")
+            direction = pair.d.mean(0) - pair.d_prime.mean(0)
+        u = np.asarray(direction, dtype=float).ravel()
+        norm = float(np.linalg.norm(u))
+        if not np.isfinite(norm) or norm == 0:
+            raise ValueError("the projection direction must be finite and nonzero (do D and D' "
+                             "have the same mean?)")
+        self.u = u / norm
+        self.clip = clip
+        self.range = None  # unbounded unless clipped: thresholds come from a split
+
+    def __call__(self, releases: np.ndarray) -> np.ndarray:
+        p = np.asarray(releases, dtype=float) @ self.u  # (M, T)
+        if self.clip is not None:
+            np.clip(p, self.clip[0], self.clip[1], out=p)
+        return p.sum(1)
