@@ -360,3 +360,19 @@ def test_llr_rounding_removes_the_float_side_channel():
     fixed = audit_mechanism(mech, delta=0.1, trials=20000, seed=0)
     assert leaky.epsilon_lower_bound > 1.8918326134912882 + 1  # the float artefact
     assert fixed.epsilon_lower_bound <= fixed.epsilon_upper_bound
+
+
+@pytest.mark.parametrize("n,size", [(6, 2), (10, 3), (5, 4), (4, 4)])
+def test_ordered_sample_is_a_uniform_permutation_prefix(n, size):
+    """Both paths (rejection for short prefixes, a cut permutation otherwise) give every
+    injective sequence the same probability, 1 / (n (n-1) ... (n-size+1))."""
+    from dpaccount.audit.simulate import _ordered_sample
+
+    m = 200000
+    rows = _ordered_sample(np.random.default_rng(n * 10 + size), n, size, m)
+    assert rows.shape == (m, size)
+    assert all(len(set(r)) == size for r in rows[:2000])
+    cells = list(itertools.permutations(range(n), size))
+    exact = {c: 1 / len(cells) for c in cells}
+    _assert_close(_freq(rows.astype(float)), {tuple(float(x) for x in c): p
+                                              for c, p in exact.items()}, m)

@@ -236,24 +236,37 @@ class InstaHideReleases:
             values, counts = _groups(data)
             if values.shape[0] <= GROUPED_MAX:
                 return _grouped_subset_means(rng, values, counts, self.k, m).reshape(trials, t, d)
+        if self.weights is None:  # uniform weights: accumulate column by column
+            acc = np.zeros((m, d))
+            for c in self._subset_columns(n, m, rng):
+                acc += data[c]
+            acc /= self.k
+            return acc.reshape(trials, t, d)
         idx = self._subset_indices(n, m, rng)
         return self._mix(data, idx, rng).reshape(trials, t, d)
 
-    def _subset_indices(self, n: int, m: int, rng) -> np.ndarray:
+    def _subset_columns(self, n: int, m: int, rng) -> list:
+        """k index columns of length m; row r is a uniform k-subset of range(n) (or, with
+        ``replace``, k independent uniform indices).
+
+        Floyd's algorithm (Bentley & Floyd 1987), one column at a time for all rows: for
+        j = n-k .. n-1 draw t uniform in [0, j]; if t is already chosen, take j instead."""
         k = self.k
         if self.replace:
-            return rng.integers(0, n, size=(m, k))
-        # Floyd's algorithm (Bentley & Floyd 1987), one column at a time for all rows: for
-        # j = n-k .. n-1 draw t uniform in [0, j]; if t is already chosen, take j instead. The
-        # result is a uniform k-subset of range(n).
-        idx = np.empty((m, k), dtype=np.int64)
-        for col, j in enumerate(range(n - k, n)):
+            return [rng.integers(0, n, size=m) for _ in range(k)]
+        cols = []
+        for j in range(n - k, n):
             t = rng.integers(0, j + 1, size=m)
-            if col:
-                dup = (idx[:, :col] == t[:, None]).any(axis=1)
-                t[dup] = j
-            idx[:, col] = t
-        return idx
+            if cols:
+                dup = cols[0] == t
+                for c in cols[1:]:
+                    dup |= c == t
+                np.copyto(t, j, where=dup)
+            cols.append(t)
+        return cols
+
+    def _subset_indices(self, n: int, m: int, rng) -> np.ndarray:
+        return np.stack(self._subset_columns(n, m, rng), axis=1)
 
     def _mix(self, data: np.ndarray, idx: np.ndarray, rng) -> np.ndarray:
         """Mixed means of the rows ``data[idx[r]]``: uniform 1/k, or the broken weights."""
@@ -282,13 +295,13 @@ class InstaHideReleases:
             return out
         if values.shape[0] == 1:
             return np.broadcast_to(values[0], (trials, t, d)).copy()
-        out = np.empty((trials, epochs * n, d))
-        base = np.broadcast_to(np.arange(n), (trials, n))
+        out = np.empty((trials, t, d))
         for e in range(epochs):
-            idx = np.stack([rng.permuted(base, axis=1) for _ in range(k)], axis=2)  # (M, n, k)
-            out[:, e * n:(e + 1) * n] = self._mix(
-                data, idx.reshape(-1, k), rng).reshape(trials, n, d)
-        return out[:, :t]
+            n_obs = min(n, t - e * n)  # the last epoch may be cut short
+            idx = np.stack([_ordered_sample(rng, n, n_obs, trials) for _ in range(k)], axis=2)
+            out[:, e * n:e * n + n_obs] = self._mix(
+                data, idx.reshape(-1, k), rng).reshape(trials, n_obs, d)
+        return out
 
     def __call__(self, dataset, trials: int, rng: np.random.Generator) -> np.ndarray:
         data = as_dataset(dataset)
@@ -296,6 +309,24 @@ class InstaHideReleases:
         z = self._means(data, trials, rng)
         z += laplace(rng, z.shape, self.noise)
         return z
+
+
+def _ordered_sample(rng, n: int, size: int, m: int) -> np.ndarray:
+    """``m`` rows, each the first ``size`` entries of an independent uniform permutation of
+    range(n) (an ordered sample without replacement). Short prefixes of long permutations are
+    drawn by rejection (rows with a repeat are redrawn whole, which keeps every injective row
+    equally likely); otherwise a full permutation is drawn and cut."""
+    if size < n and size * size <= n:
+        out = rng.integers(0, n, size=(m, size))
+        bad = np.arange(m)
+        while bad.size:
+            s_ = np.sort(out[bad], axis=1)
+            rep = (s_[:, 1:] == s_[:, :-1]).any(axis=1)
+            bad = bad[rep]
+            if bad.size:
+                out[bad] = rng.integers(0, n, size=(bad.size, size))
+        return out
+    return rng.permuted(np.broadcast_to(np.arange(n), (m, n)), axis=1)[:, :size]
 
 
 def _grouped_subset_means(rng, values: np.ndarray, counts: np.ndarray, k: int,
