@@ -14,15 +14,15 @@ blocks are read back, and the result is identical to an uninterrupted run.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .._files import atomic_write_bytes
 from .._validate import check_count, check_delta
 from ..mechanism import InstaHide
 from .bounds import ThresholdBound, ceiling, certifying_sizes, check_confidence, \
@@ -31,7 +31,7 @@ from .simulate import InstaHideReleases, NeighbourPair, worst_case_pair
 from .statistics import ExactLLR, Projection
 
 __all__ = ["MechanismAudit", "audit_mechanism", "privacy_region", "accountant_region",
-           "accountant_upper", "expected_audit_bound", "BLOCK_VALUES"]
+           "accountant_upper", "accountant_tradeoff", "expected_audit_bound", "BLOCK_VALUES"]
 
 #: values (trials x T x d) simulated per block: 4 MiB of float64, whatever T and d are
 BLOCK_VALUES = 1 << 19
@@ -164,7 +164,10 @@ def privacy_region(pos: np.ndarray, neg: np.ndarray, points: int = 400) -> dict:
     """Empirical (FPR, FNR) of "score >= t says D" over thresholds t (both orientations are the
     same curve reflected); at most ``points`` points, for plotting."""
     ps, ns = np.sort(pos), np.sort(neg)
-    t = np.unique(np.quantile(np.concatenate([ps, ns]), np.linspace(0, 1, points)))
+    # quantile levels dense in both tails (log-spaced), where the informative tests are
+    tail = np.geomspace(1e-8, 0.5, points // 2)
+    levels = np.unique(np.clip(np.concatenate([[0.0], tail, 1.0 - tail, [1.0]]), 0.0, 1.0))
+    t = np.unique(np.quantile(np.concatenate([ps, ns]), levels))
     fnr = np.searchsorted(ps, t, side="left") / ps.size
     fpr = 1.0 - np.searchsorted(ns, t, side="left") / ns.size
     return {"fpr": fpr.tolist(), "fnr": fnr.tolist()}
@@ -203,18 +206,7 @@ class _Store:
                 raise ValueError(f"store {str(self.path)!r} holds a different audit (differs in "
                                  f"{', '.join(diff)}); use another store or delete it")
         else:
-            self._atomic_write(meta, json.dumps({"identity": identity}, indent=2).encode())
-
-    def _atomic_write(self, target: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            atomic_write_bytes(meta, json.dumps({"identity": identity}, indent=2).encode())
 
     def _file(self, side: str, block: int) -> Path:
         return self.path / f"scores-{side}-{block:06d}.npy"
@@ -230,14 +222,12 @@ class _Store:
         return a if a.shape == (size,) else None
 
     def save(self, side: str, block: int, scores: np.ndarray) -> None:
-        import io
-
         buf = io.BytesIO()
         np.save(buf, scores, allow_pickle=False)
-        self._atomic_write(self._file(side, block), buf.getvalue())
+        atomic_write_bytes(self._file(side, block), buf.getvalue())
 
     def save_result(self, result: dict) -> None:
-        self._atomic_write(self.path / "result.json",
+        atomic_write_bytes(self.path / "result.json",
                            json.dumps(result, indent=2, allow_nan=False).encode())
 
 
@@ -367,6 +357,33 @@ def audit_mechanism(
     if st is not None:
         st.save_result(result.to_dict())
     return result
+
+
+def accountant_tradeoff(mech: InstaHide, points: int = 400, grid: int = 80) -> dict | None:
+    """The accountant's whole privacy profile as a region in (FPR, FNR): every test must have
+    FNR >= max over eps of max(0, 1 - delta(eps) - e^eps FPR, e^-eps (1 - delta(eps) - FPR)),
+    with delta(eps) the accountant's upper bound (PLD; KOV for the permutation sampler) on a grid
+    of eps. Tighter than the single (eps, delta) region, and what an optimal test approaches.
+    None where no profile is available (eps0 beyond the lattice)."""
+    from ..closed_form import composition_unit, kov_delta
+    from ..mechanism import Sampler
+    from ..pld import MAX_EPS0, PLDAccountant, pld_pair_for
+
+    unit = composition_unit(mech)
+    top = unit.eps * unit.count
+    eps_grid = np.linspace(0.0, top, grid)
+    if mech.sampler is Sampler.PERMUTATION:
+        deltas = np.array([kov_delta(unit.eps, unit.count, e) for e in eps_grid])
+    elif mech.diameter / (mech.k * mech.noise) > MAX_EPS0:
+        return None
+    else:
+        acc = PLDAccountant(pld_pair_for(mech), mech.releases)
+        deltas = np.array([acc.delta(e)[1] for e in eps_grid])
+    fpr = np.concatenate([[0.0], np.geomspace(1e-7, 1.0, points - 1)])
+    fnr = np.zeros_like(fpr)
+    for e, d in zip(eps_grid, deltas):
+        fnr = np.maximum.reduce([fnr, 1 - d - np.exp(e) * fpr, np.exp(-e) * (1 - d - fpr)])
+    return {"fpr": fpr.tolist(), "fnr": fnr.tolist()}
 
 
 def accountant_region(eps: float, delta: float, points: int = 400) -> dict:
