@@ -276,3 +276,12 @@ def test_worst_case_pair_is_where_the_accountant_is_attained():
     r = audit_mechanism(mech, delta=1e-5, trials=100_000, seed=4, pair=mild)
     assert r.epsilon_lower_bound < wc.epsilon_lower_bound
     assert os.environ.get("NEVER_SET_X") is None
+
+
+def test_cli_audit_progress_bar_goes_to_stderr(tmp_path):
+    p = run_cli("audit", "mechanism", "--trials", "300000", "--progress", "--json",
+                "--store", str(tmp_path / "s"))
+    assert p.returncode == 0, p.stderr
+    assert "trial" in p.stderr  # tqdm's bar, unit "trial"
+    json.loads(p.stdout)  # stdout stays pure JSON
+    assert (tmp_path / "s" / "result.json").exists()
