@@ -13,23 +13,27 @@ import math
 from dataclasses import dataclass
 
 from ._validate import check_delta
-from .mechanism import InstaHide
+from .mechanism import EpsilonResult, InstaHide
 from .pld import pld_result
 
-__all__ = ["tight_epsilon", "calibrate_noise", "calibrate_k", "Calibration"]
+__all__ = ["tightest_result", "tight_epsilon", "calibrate_noise", "calibrate_k", "Calibration"]
+
+
+def tightest_result(mech: InstaHide, delta: float) -> EpsilonResult:
+    """The tightest sound upper bound dpaccount has for ``mech``, as the labelled row that
+    ``dpaccount epsilon`` prints: the ``pld`` row, or for the permutation sampler (no PLD) the
+    ``kov`` row of the closed forms. What training runs and audits report as "the accountant"."""
+    row = pld_result(mech, delta)
+    if row.epsilon is not None:
+        return row
+    from .closed_form import closed_form_table
+
+    return next(r for r in closed_form_table(mech, delta) if r.method == "kov")
 
 
 def tight_epsilon(mech: InstaHide, delta: float) -> float:
-    """The tightest sound upper bound on epsilon that dpaccount has for ``mech``.
-
-    For the permutation sampler (no PLD) it is the KOV bound of the closed forms."""
-    row = pld_result(mech, delta)
-    if row.epsilon is not None:
-        return row.epsilon
-    from .closed_form import composition_unit, kov_epsilon
-
-    unit = composition_unit(mech)
-    return kov_epsilon(unit.eps, unit.count, delta)
+    """The number of :func:`tightest_result`."""
+    return tightest_result(mech, delta).epsilon
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,41 @@ def build_parser() -> argparse.ArgumentParser:
     am.add_argument("--plot", metavar="FILE.png", help="write the privacy-region plot here")
     am.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                     help="progress bar on stderr (default: when stderr is a terminal)")
+    t = sub.add_parser("train", help="train with DP-InstaHide in torch and report its epsilon "
+                                     "(needs the train extra)")
+    t.add_argument("--dataset", choices=("digits", "cifar10", "synthetic"), default="digits",
+                   help="digits (bundled with scikit-learn; default), cifar10 (from --data-dir) "
+                        "or synthetic")
+    t.add_argument("--data-dir", metavar="DIR", help="the extracted CIFAR-10 batches folder")
+    t.add_argument("--model", choices=("mlp", "cnn"), default="cnn", help="default cnn")
+    t.add_argument("--k", type=_int_like("k"), default=4, help="records mixed per sample "
+                                                               "(default 4)")
+    t.add_argument("--noise", type=_float("noise"), default=1.0, metavar="B",
+                   help="Laplace scale per pixel, pixels in [0, 1] (default 1; 0: no noise, "
+                        "not private)")
+    t.add_argument("--epochs", type=_int_like("epochs"), default=20, help="default 20")
+    t.add_argument("--batch-size", type=_int_like("batch-size"), default=64, help="default 64")
+    t.add_argument("--lr", type=_float("lr"), default=2e-3, help="Adam learning rate "
+                                                                 "(default 2e-3)")
+    t.add_argument("--sampler", choices=("subsets", "permutation"), default="subsets",
+                   help="subsets: i.i.d. k-subsets of the training set per sample (default); "
+                        "permutation: mixing inside shuffled batches")
+    t.add_argument("--labels", choices=("public", "private"), default="public",
+                   help="public: mixed labels without noise, features-only privacy (default); "
+                        "private: labels get noise too and count in the diameter")
+    t.add_argument("--no-clip", action="store_true", help="do not clip images to [0, 1] after "
+                                                          "the noise")
+    t.add_argument("--no-augment", action="store_true",
+                   help="train on clean records (no mixing, no noise): the baseline")
+    t.add_argument("--delta", type=_float("delta"), default=1e-5, help="default 1e-5")
+    t.add_argument("--seed", type=_seed, default=0, help="default 0")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: CUDA when torch sees one (default)")
+    t.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="save after every epoch and resume from the last checkpoint here")
+    t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    t.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     return p
 
 
@@ -415,15 +450,53 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    try:
+        from training.train import TrainConfig, train
+    except ImportError as exc:
+        raise ValueError(f"dpaccount train needs torch and scikit-learn (pip install "
+                         f"'dpaccount[train]'): {exc}") from None
+    cfg = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model, k=args.k,
+                      noise=args.noise, epochs=args.epochs, batch_size=args.batch_size,
+                      lr=args.lr, sampler=args.sampler, labels=args.labels,
+                      clip=not args.no_clip, augment=not args.no_augment, delta=args.delta,
+                      seed=args.seed, device=args.device)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    m = train(cfg, checkpoint_dir=args.checkpoint_dir, progress=progress)
+    if args.json:
+        print(json.dumps(m, indent=2, allow_nan=False))
+        return 0
+    eff = cfg.effective
+    what = ("no augmentation" if not cfg.augment else
+            f"DP-InstaHide k={eff.k}, b={eff.noise:g}, sampler {eff.sampler}, labels "
+            f"{eff.labels}" if eff.noise > 0 else f"mixup k={eff.k} without noise")
+    print(f"{m['dataset']} (N={m['n_train']} train, {m['n_test']} test), model {m['model']}, "
+          f"{what}, {m['epochs_done']} epochs, seed {cfg.seed}, {m['device']}, "
+          f"{m['seconds']:.1f} s" + (f" (resumed after epoch {m['resumed_from_epoch']})"
+                                     if m["resumed_from_epoch"] else ""))
+    print(f"test accuracy {m['test_accuracy']:.4f}, final train loss {m['train_loss']:.4f}")
+    pr = m["privacy"]
+    if pr["epsilon"] is None:
+        print(f"epsilon: none ({pr['note']}); releases T={pr['releases']}")
+    else:
+        print(f"epsilon <= {pr['epsilon']:.6g} at delta {pr['delta']:g} (upper bound, method "
+              f"{pr['method']}, relation {pr['relation']}, sampler {pr['sampler']}, releases "
+              f"T={pr['releases']}); the same as dpaccount epsilon with "
+              f"--k {eff.k} --noise {eff.noise:g} --n {m['n_train']} --diameter "
+              f"{pr['mechanism']['diameter']:g} --releases {pr['releases']} --sampler "
+              f"{pr['sampler']} --delta {pr['delta']:g}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            raise UsageError("choose a command: epsilon, derive, calibrate, certify or audit "
-                             "(see dpaccount --help)")
+            raise UsageError("choose a command: epsilon, derive, calibrate, certify, audit or "
+                             "train (see dpaccount --help)")
         handler = {"epsilon": cmd_epsilon, "derive": cmd_derive, "calibrate": cmd_calibrate,
-                   "certify": cmd_certify, "audit": cmd_audit}[args.command]
+                   "certify": cmd_certify, "audit": cmd_audit, "train": cmd_train}[args.command]
         return handler(args)
     except (UsageError, ValueError) as exc:
         msg = " ".join(str(exc).split())  # one line, whatever the message held

@@ -104,8 +104,8 @@ class MechanismAudit:
         return "\n".join([
             f"audited epsilon >= {self.epsilon_lower_bound:.4f} (lower bound, "
             f"{self.confidence:.0%} confidence, delta {self.delta:g}){flag}",
-            f"accountant epsilon <= {self.epsilon_upper_bound:.4f} ({self.accountant}, upper "
-            f"bound, same delta); audit/accountant = {self.ratio:.3f}",
+            f"accountant epsilon <= {self.epsilon_upper_bound:.4f} (upper bound, method "
+            f"{self.accountant}, same delta); audit/accountant = {self.ratio:.3f}",
             f"ceiling: no audit with {t.negatives} certifying trials per side can show more than "
             f"{self.ceiling:.4f}" + (
                 "" if self.expected is None else
@@ -120,15 +120,12 @@ class MechanismAudit:
 
 
 def accountant_upper(mech: InstaHide, delta: float) -> tuple[float, str]:
-    """The tightest sound upper bound dpaccount has, and its method's name."""
-    from ..pld import pld_result
+    """The tightest sound upper bound dpaccount has (``dpaccount.calibrate.tightest_result``),
+    and its method's name."""
+    from ..calibrate import tightest_result
 
-    row = pld_result(mech, delta)
-    if row.epsilon is not None:
-        return row.epsilon, "pld (tight upper bound)"
-    from ..calibrate import tight_epsilon
-
-    return tight_epsilon(mech, delta), "kov (optimal composition of the per-participation eps)"
+    row = tightest_result(mech, delta)
+    return row.epsilon, row.method
 
 
 def expected_audit_bound(mech: InstaHide, certifying: int, delta: float,

@@ -1,0 +1,270 @@
+"""The training loop: DP-InstaHide augmentation, a small model, and the epsilon of what ran.
+
+The loop draws every mixed sample through a sampler of :mod:`training.samplers`, so it knows the
+number of releases ``T`` it actually made. At the end it describes the run to dpaccount as an
+:class:`dpaccount.InstaHide` (k, b, N, the L1 diameter from the data's shape and value range, the
+sampler, T) and reports dpaccount's tightest upper bound for it
+(:func:`dpaccount.calibrate.tightest_result`, the row ``dpaccount epsilon`` prints): there is no
+privacy arithmetic here. With ``noise = 0`` (mixup only, or no augmentation) the run is not
+differentially private and the report says so instead of giving a number.
+
+Checkpoints (one per finished epoch, written atomically) hold weights, optimizer state,
+generator state and history as tensors and plain types only, and are loaded with
+``torch.load(weights_only=True)``: no pickled code is executed. A run resumed from one gives the
+same result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from dpaccount import InstaHide, image_diameter
+from dpaccount._files import atomic_write_bytes
+from dpaccount._validate import check_delta
+
+from .augment import InstaHideAugment
+from .data import ImageData, load_dataset
+from .models import build_model
+from .samplers import KSubsetSampler, PermutationMixer
+
+__all__ = ["TrainConfig", "train", "mechanism_of", "epsilon_report"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to train. ``augment=False`` trains on the clean records (shuffled batches, no
+    mixing, no noise); ``noise=0`` is mixup without noise; ``k=1`` is noise without mixing."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    model: str = "cnn"
+    k: int = 4
+    noise: float = 0.1
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 2e-3
+    sampler: str = "subsets"
+    labels: str = "public"
+    clip: bool = True
+    augment: bool = True
+    delta: float = 1e-5
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self):
+        if isinstance(self.k, bool) or int(self.k) != self.k or self.k < 1:
+            raise ValueError(f"k must be a positive integer; got {self.k!r}")
+        if not (isinstance(self.noise, (int, float)) and math.isfinite(self.noise)
+                and self.noise >= 0):
+            raise ValueError(f"noise must be a finite number >= 0; got {self.noise!r}")
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer; got {v!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive finite number; got {self.lr!r}")
+        if self.sampler not in ("subsets", "permutation"):
+            raise ValueError(f"sampler must be 'subsets' or 'permutation'; got {self.sampler!r}")
+        if self.labels not in ("public", "private"):
+            raise ValueError(f"labels must be 'public' or 'private'; got {self.labels!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {self.device!r}")
+        if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
+        check_delta(self.delta)
+
+    @property
+    def effective(self) -> "TrainConfig":
+        """No augmentation is shuffled batches of single records without noise."""
+        if self.augment:
+            return self
+        return replace(self, k=1, noise=0.0, sampler="permutation")
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def mechanism_of(cfg: TrainConfig, data: ImageData, releases: int) -> InstaHide | None:
+    """The dpaccount description of what a run did, or None when it added no noise."""
+    eff = cfg.effective
+    if eff.noise == 0:
+        return None
+    diameter = image_diameter(data.shape, data.value_range, labels=eff.labels == "private")
+    return InstaHide(k=eff.k, noise=eff.noise, n=int(data.x_train.shape[0]), diameter=diameter,
+                     releases=int(releases), sampler=eff.sampler, relation="substitution")
+
+
+def epsilon_report(cfg: TrainConfig, data: ImageData, releases: int) -> dict:
+    """dpaccount's tightest upper bound for the run, labelled; or why there is none."""
+    mech = mechanism_of(cfg, data, releases)
+    if mech is None:
+        return {"epsilon": None, "delta": cfg.delta, "method": "none", "bound": "none",
+                "relation": "substitution", "sampler": cfg.effective.sampler,
+                "releases": int(releases), "mechanism": None,
+                "note": "no noise was added: the run is not differentially private"}
+    from dpaccount.calibrate import tightest_result
+
+    row = tightest_result(mech, cfg.delta)
+    out = row.to_dict()
+    out["mechanism"] = mech.to_dict()
+    return out
+
+
+def _soft_cross_entropy(logits: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    # noisy (private) labels can be negative: clip and renormalise (post-processing)
+    soft = soft.clamp_min(0)
+    total = soft.sum(dim=1, keepdim=True)
+    soft = torch.where(total > 0, soft / total.clamp_min(1e-12),
+                       torch.full_like(soft, 1.0 / soft.shape[1]))
+    return -(soft * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+@torch.no_grad()
+def evaluate(model, x, y, batch: int = 1024) -> float:
+    model.eval()
+    correct = 0
+    for s in range(0, x.shape[0], batch):
+        correct += (model(x[s:s + batch]).argmax(1) == y[s:s + batch]).sum().item()
+    model.train()
+    return correct / x.shape[0]
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    releases: int = 0
+    history: list = field(default_factory=list)
+
+
+def _config_key(cfg: TrainConfig) -> str:
+    return json.dumps(asdict(cfg), sort_keys=True)
+
+
+def _save_checkpoint(path: Path, cfg, model, opt, gen, state: _State) -> None:
+    blob = {
+        "config": _config_key(cfg),
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "generator": gen.get_state(),
+        "epoch": state.epoch,
+        "releases": state.releases,
+        "history": json.dumps(state.history),
+    }
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_checkpoint(path: Path, cfg, model, opt, gen, device) -> _State:
+    try:
+        blob = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged or unsafe file
+        raise ValueError(f"checkpoint {str(path)!r} cannot be loaded safely "
+                         f"({type(exc).__name__}); delete it to start over") from None
+    if not isinstance(blob, dict) or blob.get("config") != _config_key(cfg):
+        raise ValueError(f"checkpoint {str(path)!r} is from a different configuration; use "
+                         "another --checkpoint-dir or delete it")
+    model.load_state_dict(blob["model"])
+    opt.load_state_dict(blob["optimizer"])
+    gen.set_state(blob["generator"].cpu())
+    return _State(int(blob["epoch"]), int(blob["releases"]), json.loads(blob["history"]))
+
+
+def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=None,
+          progress: bool = False, stop_after_epoch: int | None = None) -> dict:
+    """Train one model; return the metrics (``test_accuracy``, the accountant's ``epsilon`` for
+    the releases drawn, with its ``delta``, method, relation and sampler; history; timing).
+
+    ``checkpoint_dir``: save after every epoch and resume from the last checkpoint there.
+    ``stop_after_epoch``: stop early (as an interruption would), for tests of resumption."""
+    eff = cfg.effective
+    device = _device(cfg.device)
+    data = (data if data is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.seed))
+    data = data.to(device)
+    n = int(data.x_train.shape[0])
+    if eff.k > n:
+        raise ValueError(f"k must be at most the training set size; got k={eff.k}, N={n}")
+    torch.manual_seed(cfg.seed)  # model initialisation
+    model = build_model(cfg.model, data.shape, data.num_classes).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(cfg.seed + 1)
+    aug = InstaHideAugment(eff.k, eff.noise, generator=gen,
+                           clip=data.value_range if cfg.clip else None, labels=eff.labels,
+                           num_classes=data.num_classes)
+    sampler_cls = KSubsetSampler if eff.sampler == "subsets" else PermutationMixer
+    sampler = sampler_cls(n, eff.k, cfg.batch_size, gen)
+    state = _State()
+    ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
+    resumed_from = None
+    if ckpt is not None and ckpt.exists():
+        state = _load_checkpoint(ckpt, cfg, model, opt, gen, device)
+        resumed_from = state.epoch
+    sampler.releases = state.releases
+    onehot = F.one_hot(data.y_train, data.num_classes).to(data.x_train.dtype)
+    t0 = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.epochs, initial=state.epoch, desc="train", unit="epoch",
+                   file=sys.stderr, leave=False)
+    try:
+        while state.epoch < cfg.epochs:
+            total, steps = 0.0, 0
+            for idx in sampler.epoch():
+                x, soft = aug.mix_indices(data.x_train, idx, onehot)
+                loss = _soft_cross_entropy(model(x), soft)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item()
+                steps += 1
+            state.epoch += 1
+            state.releases = sampler.releases
+            state.history.append({"epoch": state.epoch, "train_loss": total / steps})
+            if ckpt is not None:
+                _save_checkpoint(ckpt, cfg, model, opt, gen, state)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{total / steps:.3f}")
+            if stop_after_epoch is not None and state.epoch >= stop_after_epoch:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    acc = evaluate(model, data.x_test, data.y_test)
+    report = epsilon_report(cfg, data, state.releases)
+    return {
+        "command": "train",
+        "dataset": data.name,
+        "model": cfg.model,
+        "config": asdict(cfg),
+        "n_train": n,
+        "n_test": int(data.x_test.shape[0]),
+        "epochs_done": state.epoch,
+        "test_accuracy": acc,
+        "train_loss": state.history[-1]["train_loss"] if state.history else None,
+        "history": state.history,
+        "epsilon": report["epsilon"],
+        "delta": report["delta"],
+        "privacy": report,
+        "releases": state.releases,
+        "device": str(device),
+        "resumed_from_epoch": resumed_from,
+        "seconds": time.perf_counter() - t0,
+    }
