@@ -123,6 +123,36 @@ def test_torch_noise_halved_is_caught_by_the_audit():
     assert r.exceeds_upper_bound
 
 
+def test_works_on_batches_from_a_dataloader():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from training.samplers import GroupBatchSampler
+
+    n, k = 40, 3
+    x = torch.arange(n, dtype=torch.float32).reshape(n, 1, 1, 1)
+    y = torch.arange(n) % 4
+    ds = TensorDataset(x, y)
+    aug = InstaHideAugment(k, 0.0, generator=_gen(9), num_classes=4)
+    # subsets: the batch sampler yields k-subset groups; the transform mixes them
+    loader = DataLoader(ds, batch_sampler=GroupBatchSampler(KSubsetSampler(n, k, 8, _gen(1))))
+    outs = []
+    for xb, yb in loader:
+        z, soft = aug(xb.view(-1, k, *xb.shape[1:]), yb.view(-1, k))
+        assert z.shape == (xb.shape[0] // k, 1, 1, 1) and soft.shape[1] == 4
+        outs.append(z)
+    assert sum(o.shape[0] for o in outs) == n and len(loader) == 5
+    # permutation: a plain shuffled loader and mix_batch use every record k times per epoch
+    for xb, yb in DataLoader(ds, batch_size=16, shuffle=True):
+        z, soft = aug.mix_batch(xb, yb)
+        assert z.shape == xb.shape
+        # each record of the batch enters k slots of weight 1/k: the sums agree, and output j
+        # contains record j itself (the first "permutation" is the identity)
+        assert torch.isclose(z.sum(), xb.sum())
+        assert torch.isclose((soft * k).round().sum(), torch.tensor(float(k * xb.shape[0])))
+        rest = z.flatten() * k - xb.flatten()
+        assert (rest >= 0).all() and (rest <= (k - 1) * (n - 1)).all()
+
+
 # ---------------------------------------------------------------- training
 
 def test_epsilon_of_a_run_equals_dpaccount_epsilon():

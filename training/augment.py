@@ -82,6 +82,18 @@ class InstaHideAugment:
                     + laplace_like(soft, self.noise, self.generator)).to(z.dtype)
         return z, soft
 
+    def mix_batch(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        """Permutation mixing of a plain batch ``(B, ...)`` from any DataLoader: output j mixes
+        record j with the records at position j of k - 1 independent permutations of the batch.
+        Over a shuffled epoch without replacement (a standard ``shuffle=True`` loader) every
+        record is used in exactly k slots: the ``permutation`` sampler of the accountant."""
+        b = x.shape[0]
+        dev = x.device
+        idx = torch.stack([torch.arange(b, device=dev)]
+                          + [torch.randperm(b, generator=self.generator, device=dev)
+                             for _ in range(self.k - 1)], dim=1)
+        return self(x[idx], None if y is None else y[idx])
+
     def mix_indices(self, data: torch.Tensor, idx: torch.Tensor, labels=None):
         """Mix ``data[idx]`` for an index batch ``idx`` of shape (B, k) from a sampler."""
         return self(data[idx], None if labels is None else labels[idx])

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["KSubsetSampler", "PermutationMixer", "k_subsets"]
+__all__ = ["KSubsetSampler", "PermutationMixer", "GroupBatchSampler", "k_subsets"]
 
 
 def k_subsets(n: int, k: int, rows: int, generator: torch.Generator,
@@ -73,6 +73,24 @@ class KSubsetSampler:
             done += b
             self.releases += b
             yield idx
+
+
+class GroupBatchSampler:
+    """A ``batch_sampler`` for ``torch.utils.data.DataLoader``: each batch is the flat list of
+    the B*k indices of one batch of ``sampler`` (rows of k consecutive indices), for ``epochs``
+    epochs. Reshape what the loader returns to ``(B, k, ...)`` and give it to
+    :class:`training.augment.InstaHideAugment`."""
+
+    def __init__(self, sampler, epochs: int = 1):
+        self.sampler, self.epochs = sampler, epochs
+
+    def __iter__(self):
+        for _ in range(self.epochs):
+            for idx in self.sampler.epoch():
+                yield idx.flatten().tolist()
+
+    def __len__(self):
+        return self.epochs * -(-self.sampler.n // self.sampler.batch_size)
 
 
 class PermutationMixer:
