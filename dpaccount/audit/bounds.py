@@ -170,7 +170,8 @@ def _llr_projected_bounds(sel_p, sel_n, t, n_ev_p, n_ev_n, level):
 
 def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: str = "split",
                      select_fraction: float = 0.1, thresholds=None,
-                     rng: np.random.Generator | None = None, llr: bool = False) -> ThresholdBound:
+                     rng: np.random.Generator | None = None, llr: bool = False,
+                     fit=None) -> ThresholdBound:
     """Choose a threshold soundly and certify an eps lower bound with it.
 
     ``pos`` are scores of trials on D (the dataset with the audited record), ``neg`` of trials on
@@ -191,6 +192,10 @@ def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: st
     long before the tail has any direct counts, and projects them to the certifying set's size.
     This only steers the choice; the certificate still counts errors on unseen trials, so it
     stays sound when the identity is wrong (a broken implementation).
+
+    ``fit(sel_pos, sel_neg) -> transform`` (split only) learns a score transform from the
+    selection trials alone (e.g. LiRA's Gaussian likelihood ratio) and applies it to every score
+    before thresholding: still sound, since the certifying trials are not seen by the fit.
     """
     confidence = check_confidence(confidence)
     delta = check_audit_delta(delta)
@@ -201,6 +206,9 @@ def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: st
     if np.isnan(pos).any() or np.isnan(neg).any():
         raise ValueError("scores must not be nan")
     if selection == "bonferroni":
+        if fit is not None:
+            raise ValueError("a fitted score transform needs selection 'split' (the fit must "
+                             "not see the certifying trials)")
         if thresholds is None:
             raise ValueError("selection 'bonferroni' needs thresholds fixed in advance "
                              "(a grid chosen from the scores would not be sound)")
@@ -229,6 +237,10 @@ def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: st
     pp, nn = rng.permutation(pos), rng.permutation(neg)
     sel_p, ev_p = pp[:n_sel_p], pp[n_sel_p:]
     sel_n, ev_n = nn[:n_sel_n], nn[n_sel_n:]
+    if fit is not None:
+        tf = fit(sel_p, sel_n)
+        sel_p, ev_p, sel_n, ev_n = (np.asarray(tf(a), dtype=float)
+                                    for a in (sel_p, ev_p, sel_n, ev_n))
     t = _candidates(sel_p, sel_n)
     level = (1.0 - confidence) / 2.0
     if llr:
