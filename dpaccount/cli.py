@@ -160,6 +160,44 @@ def build_parser() -> argparse.ArgumentParser:
     am.add_argument("--plot", metavar="FILE.png", help="write the privacy-region plot here")
     am.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                     help="progress bar on stderr (default: when stderr is a terminal)")
+    mo = asub.add_parser("model", help="audit trained models: shadow models or one run "
+                                       "(needs the train extra)")
+    mo.add_argument("--dataset", choices=("digits", "synthetic"), default="digits")
+    mo.add_argument("--canary", choices=("ood", "corner", "mislabeled"), default="ood",
+                    help="the audited record (default ood: a random binary image)")
+    mo.add_argument("--k", type=_int_like("k"), default=4, help="default 4")
+    mo.add_argument("--noise", type=_float("noise"), default=1.0, metavar="B",
+                    help="Laplace scale per pixel (default 1; 0: no defense)")
+    mo.add_argument("--labels", choices=("public", "private"), default="public")
+    mo.add_argument("--epochs", type=_int_like("epochs"), default=10, help="default 10")
+    mo.add_argument("--batch-size", type=_int_like("batch-size"), default=64)
+    mo.add_argument("--lr", type=_float("lr"), default=3e-3)
+    mo.add_argument("--hidden", type=_int_like("hidden"), default=64,
+                    help="MLP hidden width (default 64)")
+    mo.add_argument("--models", type=_int_like("models"), default=256,
+                    help="shadow models per side (default 256)")
+    mo.add_argument("--block", type=_int_like("block"), default=128,
+                    help="models trained together (default 128)")
+    mo.add_argument("--score", choices=("loss", "lira"), default="loss",
+                    help="canary loss, or LiRA's Gaussian likelihood ratio fitted on the "
+                         "selection split")
+    mo.add_argument("--one-run", action="store_true",
+                    help="Steinke et al.: one model, --canaries canaries each added w.p. 1/2")
+    mo.add_argument("--canaries", type=_int_like("canaries"), default=1000)
+    mo.add_argument("--guesses", metavar="G1,G2,...",
+                    help="one-run guess counts (top G and bottom G each), fixed in advance "
+                         "(default m/20, m/10, m/5; Bonferroni over the list)")
+    mo.add_argument("--delta", type=_float("delta"), default=1e-5)
+    mo.add_argument("--confidence", type=_float("confidence"), default=0.95)
+    mo.add_argument("--seed", type=_seed, default=0)
+    mo.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    mo.add_argument("--store", metavar="DIR", help="save scores; resume; reuse")
+    mo.add_argument("--from-store", action="store_true",
+                    help="recompute the bound from the scores in --store, training nothing")
+    mo.add_argument("--plot", metavar="FILE.png", help="privacy-region plot (shadow models)")
+    mo.add_argument("--roc", metavar="FILE.png", help="ROC curve, log-log (shadow models)")
+    mo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    mo.add_argument("--json", action="store_true")
     t = sub.add_parser("train", help="train with DP-InstaHide in torch and report its epsilon "
                                      "(needs the train extra)")
     t.add_argument("--dataset", choices=("digits", "cifar10", "synthetic"), default="digits",
@@ -409,9 +447,102 @@ def _load_pair(path: str, relation):
     return NeighbourPair(d, dp, relation, description=f"from {path}")
 
 
+def _audit_model(args) -> int:
+    try:
+        import torch
+
+        from training import model_audit as ma
+    except ImportError as exc:
+        raise ValueError(f"dpaccount audit model needs torch and scikit-learn (pip install "
+                         f"'dpaccount[train]'): {exc}") from None
+    for flag, path in (("--plot", args.plot), ("--roc", args.roc)):
+        if path is not None and not path.lower().endswith(".png"):
+            raise ValueError(f"{flag} must name a .png file; got {path!r}")
+    if args.from_store and args.store is None:
+        raise ValueError("--from-store needs --store DIR")
+    guesses = None
+    if args.guesses is not None:
+        try:
+            guesses = [(int(g), int(g)) for g in args.guesses.split(",")]
+        except ValueError:
+            raise ValueError(f"--guesses must be comma-separated integers; got "
+                             f"{args.guesses!r}") from None
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
+        else args.device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but torch sees no CUDA device")
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    if args.from_store:
+        out = ma.bound_from_store(args.store, score=args.score, confidence=args.confidence)
+    else:
+        cfg = ma.ModelAuditConfig(dataset=args.dataset, canary=args.canary, k=args.k,
+                                  noise=args.noise, labels=args.labels, epochs=args.epochs,
+                                  batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+                                  models=args.models, block=args.block, delta=args.delta,
+                                  seed=args.seed)
+        if args.one_run:
+            out = ma.one_run_audit(cfg, canaries=args.canaries, guesses=guesses, device=device,
+                                   confidence=args.confidence, store=args.store)
+        else:
+            out = ma.shadow_audit(cfg, store=args.store, progress=progress, device=device,
+                                  score=args.score, confidence=args.confidence)
+    if "scores_in" in out:
+        import numpy as np
+
+        from .audit.plot import plot_region, plot_roc
+        from .audit.run import privacy_region
+
+        pos, neg = np.array(out["scores_in"]), np.array(out["scores_out"])
+        c = out["config"]
+        title = (f"{c['dataset']}, canary {c['canary']}, k={c['k']}, b={c['noise']:g}, "
+                 f"{out['models_per_side']} models per side")
+        if args.roc:
+            out["roc_plot"] = str(plot_roc(args.roc, pos, neg, title=title))
+        if args.plot:
+            from types import SimpleNamespace
+
+            out["region_plot"] = str(plot_region(
+                args.plot, region=privacy_region(pos, neg), eps_lower=out["epsilon_lower_bound"],
+                eps_upper=out["epsilon_upper_bound"], delta=out["delta"],
+                test=SimpleNamespace(**out["test"]), statistic=f"canary {args.score}",
+                title=title))
+    if args.json:
+        print(json.dumps(out, indent=2, allow_nan=False))
+        return 0
+    c = out["config"]
+    print(f"{out['kind']}: {c['dataset']}, canary {c['canary']}, k={c['k']}, b={c['noise']:g}, "
+          f"labels {c['labels']}, {c['epochs']} epochs, MLP hidden {c['hidden']}")
+    if "one_run" in out:
+        o = out["one_run"]
+        print(f"{o['canaries']} canaries ({o['included']} included), guesses {o['guesses_in']} in "
+              f"+ {o['guesses_out']} out, {o['correct']} correct; test accuracy "
+              f"{out['test_accuracy']:.4f}")
+    else:
+        t = out["test"]
+        print(f"{out['models_per_side']} models per side, mean test accuracy "
+              f"{out['test_accuracy_mean']:.4f}; threshold test: false positives "
+              f"{t['false_pos']}/{t['negatives']}, false negatives {t['false_neg']}/"
+              f"{t['positives']}; ceiling {out['ceiling']:.4f}")
+    for key in ("roc_plot", "region_plot"):
+        if out.get(key):
+            print(f"{key.replace('_', ' ')}: {out[key]}")
+    up = out["epsilon_upper_bound"]
+    upper = ("no upper bound (no noise: the run is not differentially private)" if up is None
+             else f"accountant epsilon <= {up:.6g} (upper bound, method "
+                  f"{out['upper_bound_method']})")
+    flag = "  ** EXCEEDS THE UPPER BOUND **" if out["exceeds_upper_bound"] else ""
+    print(f"audited epsilon >= {out['epsilon_lower_bound']:.4f} (lower bound, "
+          f"{out['confidence']:.0%} confidence) | {upper} | delta {out['delta']:g}, relation "
+          f"{out['relation']}, sampler {out['sampler']}{flag}")
+    return 0
+
+
 def cmd_audit(args) -> int:
     if args.audit_command is None:
-        raise UsageError("choose what to audit: dpaccount audit mechanism (see --help)")
+        raise UsageError("choose what to audit: dpaccount audit mechanism or dpaccount audit "
+                         "model (see --help)")
+    if args.audit_command == "model":
+        return _audit_model(args)
     from .audit.run import audit_mechanism
 
     mech, delta, used, domain = mechanism_from_args(args, AUDIT_DEFAULTS)
