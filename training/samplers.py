@@ -54,16 +54,20 @@ def k_subsets(n: int, k: int, rows: int, generator: torch.Generator,
     return torch.stack(cols, dim=1)
 
 
-class KSubsetSampler:
-    """Index batches for ``subsets``: ``ceil(N / B)`` steps per epoch, N outputs per epoch."""
-
-    name = "subsets"
+class _Sampler:
+    """Shared state: N records, k per output, B outputs per step, and the releases drawn."""
 
     def __init__(self, n: int, k: int, batch_size: int, generator: torch.Generator):
         if not 1 <= k <= n:
             raise ValueError(f"k must be between 1 and n; got k={k}, n={n}")
         self.n, self.k, self.batch_size, self.generator = n, k, batch_size, generator
         self.releases = 0
+
+
+class KSubsetSampler(_Sampler):
+    """Index batches for ``subsets``: ``ceil(N / B)`` steps per epoch, N outputs per epoch."""
+
+    name = "subsets"
 
     def epoch(self):
         done = 0
@@ -93,18 +97,12 @@ class GroupBatchSampler:
         return self.epochs * -(-self.sampler.n // self.sampler.batch_size)
 
 
-class PermutationMixer:
+class PermutationMixer(_Sampler):
     """Index batches for ``permutation``: a shuffled epoch cut into batches; inside each batch,
     output j mixes the record at position j of the batch with the records at position j of
     k - 1 further independent permutations of the same batch."""
 
     name = "permutation"
-
-    def __init__(self, n: int, k: int, batch_size: int, generator: torch.Generator):
-        if not 1 <= k <= n:
-            raise ValueError(f"k must be between 1 and n; got k={k}, n={n}")
-        self.n, self.k, self.batch_size, self.generator = n, k, batch_size, generator
-        self.releases = 0
 
     def epoch(self):
         dev = self.generator.device

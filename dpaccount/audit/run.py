@@ -170,12 +170,6 @@ def privacy_region(pos: np.ndarray, neg: np.ndarray, points: int = 400) -> dict:
     return {"fpr": fpr.tolist(), "fnr": fnr.tolist()}
 
 
-def _fingerprint(obj) -> str:
-    h = hashlib.sha256()
-    h.update(json.dumps(obj, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
-
-
 def _pair_digest(pair: NeighbourPair) -> str:
     h = hashlib.sha256()
     for a in (pair.d, pair.d_prime):
