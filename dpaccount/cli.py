@@ -449,8 +449,6 @@ def _load_pair(path: str, relation):
 
 def _audit_model(args) -> int:
     try:
-        import torch
-
         from training import model_audit as ma
     except ImportError as exc:
         raise ValueError(f"dpaccount audit model needs torch and scikit-learn (pip install "
@@ -467,10 +465,7 @@ def _audit_model(args) -> int:
         except ValueError:
             raise ValueError(f"--guesses must be comma-separated integers; got "
                              f"{args.guesses!r}") from None
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
-        else args.device
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but torch sees no CUDA device")
+    device = args.device  # resolved (and checked) by training: no torch in dpaccount
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     if args.from_store:
         out = ma.bound_from_store(args.store, score=args.score, confidence=args.confidence)

@@ -41,6 +41,7 @@ from dpaccount.audit.one_run import one_run_audit as _one_run
 
 from .batched import per_model_accuracy, per_model_loss, train_batched
 from .data import ImageData, load_dataset
+from .train import resolve_device
 
 __all__ = ["ModelAuditConfig", "make_canary", "shadow_audit", "bound_from_store",
            "one_run_audit", "lira_fit"]
@@ -173,10 +174,10 @@ def _train_block(cfg, data, records, labels, pools, seed, device):
 
 
 def shadow_audit(cfg: ModelAuditConfig, *, store=None, data: ImageData | None = None,
-                 progress: bool = False, device: str = "cpu", score: str = "loss",
+                 progress: bool = False, device: str = "auto", score: str = "loss",
                  confidence: float = 0.95, select_fraction: float = 0.25) -> dict:
     """Train ``cfg.models`` models per side (in blocks, resumable with ``store``) and audit."""
-    dev = torch.device(device)
+    dev = resolve_device(device)
     data = (data if data is not None else load_dataset(cfg.dataset, seed=0)).to(dev)
     n = int(data.x_train.shape[0])
     cx, cy = make_canary(data, cfg.canary, np.random.default_rng(cfg.seed),
@@ -296,14 +297,14 @@ def bound_from_store(store, *, score: str = "loss", confidence: float = 0.95,
 
 
 def one_run_audit(cfg: ModelAuditConfig, *, canaries: int = 1000, guesses=None,
-                  data: ImageData | None = None, device: str = "cpu",
+                  data: ImageData | None = None, device: str = "auto",
                   confidence: float = 0.95, store=None) -> dict:
     """Steinke-Nasr-Jagielski: ``canaries`` ood canaries (random binary images, random labels),
     each added with probability 1/2; one model; guesses on the top and bottom scores."""
     if cfg.noise > 0 and cfg.labels == "public":
         raise ValueError("one-run canaries are added with their labels: with labels 'public' "
                          "the accountant does not cover that; use labels 'private'")
-    dev = torch.device(device)
+    dev = resolve_device(device)
     data = (data if data is not None else load_dataset(cfg.dataset, seed=0)).to(dev)
     rng = np.random.default_rng(cfg.seed)
     n = int(data.x_train.shape[0])

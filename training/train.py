@@ -36,7 +36,7 @@ from .data import ImageData, load_dataset
 from .models import build_model
 from .samplers import KSubsetSampler, PermutationMixer
 
-__all__ = ["TrainConfig", "train", "mechanism_of", "epsilon_report"]
+__all__ = ["TrainConfig", "train", "mechanism_of", "epsilon_report", "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ class TrainConfig:
         return replace(self, k=1, noise=0.0, sampler="permutation")
 
 
-def _device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """'auto' (CUDA when torch sees one), 'cpu' or 'cuda' (refused when absent)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -192,7 +193,7 @@ def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=Non
     ``checkpoint_dir``: save after every epoch and resume from the last checkpoint there.
     ``stop_after_epoch``: stop early (as an interruption would), for tests of resumption."""
     eff = cfg.effective
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     data = (data if data is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.seed))
     data = data.to(device)
     n = int(data.x_train.shape[0])
