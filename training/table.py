@@ -60,7 +60,7 @@ def main(argv=None):
                   f"{m['epsilon']}, {m['seconds']:.1f} s", flush=True)
     print()
     print("| setting | k | b | test accuracy (mean +- sd over seeds) | epsilon (upper bound, "
-          "delta 1e-5) | method |")
+          "delta 1e-5, substitution, sampler subsets) | method |")
     print("|---|---|---|---|---|---|")
     for name, kw in SETTINGS:
         rows = [r for r in done.values() if r["setting"] == name]
