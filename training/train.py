@@ -186,12 +186,14 @@ def _load_checkpoint(path: Path, cfg, model, opt, gen, device) -> _State:
 
 
 def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=None,
-          progress: bool = False, stop_after_epoch: int | None = None) -> dict:
+          progress: bool = False, stop_after_epoch: int | None = None,
+          return_model: bool = False):
     """Train one model; return the metrics (``test_accuracy``, the accountant's ``epsilon`` for
     the releases drawn, with its ``delta``, method, relation and sampler; history; timing).
 
     ``checkpoint_dir``: save after every epoch and resume from the last checkpoint there.
-    ``stop_after_epoch``: stop early (as an interruption would), for tests of resumption."""
+    ``stop_after_epoch``: stop early (as an interruption would), for tests of resumption.
+    ``return_model``: return ``(metrics, model)`` (for evaluations such as attack success)."""
     eff = cfg.effective
     device = resolve_device(cfg.device)
     data = (data if data is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.seed))
@@ -250,7 +252,7 @@ def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=Non
             bar.close()
     acc = evaluate(model, data.x_test, data.y_test)
     report = epsilon_report(cfg, data, state.releases)
-    return {
+    metrics = {
         "command": "train",
         "dataset": data.name,
         "model": cfg.model,
@@ -269,3 +271,4 @@ def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=Non
         "resumed_from_epoch": resumed_from,
         "seconds": time.perf_counter() - t0,
     }
+    return (metrics, model) if return_model else metrics

@@ -1,0 +1,99 @@
+"""The poisoning evaluation: a tiny grid end to end on CPU, attacks checked to work undefended,
+results round-tripping through the saved file, certificates from dpaccount, bad configs."""
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from training.data import synthetic  # noqa: E402
+from training.poison import attack_success, poison, run_grid, summarise  # noqa: E402
+
+from .conftest import run_cli  # noqa: E402
+
+TINY = {"dataset": "synthetic", "model": "mlp", "epochs": 8, "batch_size": 64, "lr": 3e-3,
+        "seeds": 2, "delta": 1e-5, "target": 0,
+        "attacks": [{"name": "backdoor", "poisons": 40, "budget": 3}],
+        "defenses": [{"name": "none"}, {"name": "dp-instahide", "k": 4, "noise": 4.0}]}
+
+
+def test_poisons_replace_records_in_place():
+    d = synthetic()
+    p, info = poison(d, {"name": "backdoor", "poisons": 10, "budget": 2}, 0, seed=1)
+    assert p.x_train.shape == d.x_train.shape  # substitution: same N
+    changed = (p.x_train != d.x_train).flatten(1).any(1) | (p.y_train != d.y_train)
+    assert int(changed.sum()) == 10 and bool((p.y_train[changed] == 0).all())
+    f, _ = poison(d, {"name": "label_flip", "poisons": 5, "source": 1}, 0, seed=1)
+    assert int((f.y_train != d.y_train).sum()) == 5
+    c, ci = poison(d, {"name": "clean_label", "poisons": 5, "budget": 0.1}, 0, seed=1)
+    assert torch.equal(c.y_train, d.y_train)  # clean label
+    assert float((c.x_train - d.x_train).abs().max()) <= 0.1 + 1e-6
+
+
+def test_tiny_grid_attack_works_and_results_round_trip(tmp_path):
+    out = tmp_path / "res.json"
+    data = synthetic()
+    res = run_grid(TINY, out, data=data, log=None)
+    assert len(res) == 4
+    rows = {r["defense"]: r for r in summarise(res)}
+    none = rows["none"]
+    assert none["success"] > 0.6  # chance: a quarter of the classes
+    assert none["epsilon"] is None and none["certificate"] is None
+    dp = rows["DP-InstaHide k=4 b=4"]
+    assert dp["epsilon"] is not None and dp["relation"] == "substitution"
+    assert dp["certificate"] is not None and dp["certificate_vacuous"] in (True, False)
+    # round trip: a rerun trains nothing and summarises the same
+    before = out.stat().st_mtime_ns
+    again = run_grid(TINY, out, data=data, log=None)
+    assert again == json.loads(out.read_text()) == res
+    assert out.stat().st_mtime_ns == before
+    assert summarise(again) == summarise(res)
+
+
+def test_attack_success_on_a_clean_model_is_low():
+    from training.train import TrainConfig, train
+
+    d = synthetic()
+    _, info = poison(d, {"name": "backdoor", "poisons": 40, "budget": 3}, 0, seed=0)
+    m, model = train(TrainConfig(dataset="synthetic", model="mlp", epochs=8, augment=False),
+                     data=d, return_model=True)
+    assert attack_success(model, d, info) < 0.5
+
+
+def test_cli_poison_eval_tiny(tmp_path):
+    cfg = tmp_path / "grid.json"
+    cfg.write_text(json.dumps(dict(TINY, seeds=1, defenses=[{"name": "none"}])))
+    p = run_cli("poison-eval", "--config", str(cfg), "--out", str(tmp_path / "r.json"),
+                "--plot", str(tmp_path / "p.png"))
+    assert p.returncode == 0, p.stderr
+    assert "| backdoor (40) | none |" in p.stdout and "not private" in p.stdout
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("content,match", [
+    (None, "does not exist"),
+    ("{not json", "not valid JSON"),
+    ('{"epochz": 3}', "unknown keys"),
+    ('{"attacks": [{"name": "nope", "poisons": 1}]}', "attack name"),
+    ('{"attacks": [{"name": "backdoor", "poisons": 0}]}', "poisons"),
+    ('{"defenses": [{"name": "magic"}]}', "defense name"),
+])
+def test_cli_poison_eval_bad_config(tmp_path, content, match):
+    f = tmp_path / "c.json"
+    if content is not None:
+        f.write_text(content)
+    p = run_cli("poison-eval", "--config", str(f), "--out", str(tmp_path / "r.json"))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and match in p.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_dpsgd_defense_reports_opacus_epsilon(tmp_path):
+    pytest.importorskip("opacus")
+    grid = dict(TINY, seeds=1, defenses=[{"name": "dpsgd", "noise_multiplier": 1.0,
+                                          "clip": 1.0}])
+    rows = summarise(run_grid(grid, tmp_path / "r.json", data=synthetic(), log=None))
+    r = rows[0]
+    assert r["privacy_method"] == "opacus" and r["relation"] == "add_remove"
+    assert 0 < r["epsilon"] < 100 and r["certificate"] is None
