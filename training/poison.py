@@ -64,6 +64,7 @@ DEFAULT_CONFIG = {
         {"name": "mixup", "k": 2},
         {"name": "mixup", "k": 4},
         {"name": "noise", "noise": 1.0},
+        {"name": "dp-instahide", "k": 2, "noise": 1.0},
         {"name": "dp-instahide", "k": 4, "noise": 1.0},
         {"name": "dp-instahide", "k": 4, "noise": 2.0},
         {"name": "dp-instahide", "k": 4, "noise": 4.0},
