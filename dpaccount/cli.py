@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "defenses, with certificates (train extra)")
     pe.add_argument("--config", metavar="FILE.json",
                     help="the grid (keys left out take the embedded default: digits, CNN, 15 "
-                         "epochs, 5 seeds, backdoor/label flip/clean label, 8 defenses)")
+                         "epochs, 5 seeds, backdoor/label flip/clean label, 9 defenses)")
     pe.add_argument("--out", metavar="FILE.json", default="poison-eval.json",
                     help="results, written after every run; a rerun skips finished runs "
                          "(default poison-eval.json)")
