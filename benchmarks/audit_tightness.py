@@ -31,7 +31,8 @@ def main():
     args = ap.parse_args()
     one = dict(k=2, noise=1.0, n=4, diameter=4.0)
     print(f"1. acceptance configuration: q = 0.5, eps0 = 2, eps1 = "
-          f"{math.log1p(0.5 * math.expm1(2)):.4f}; {args.trials} trials per side, 95%")
+          f"{math.log1p(0.5 * math.expm1(2)):.4f}; substitution, sampler subsets, upper bound "
+          f"by the pld accountant; {args.trials} trials per side, 95%")
     print(f"{'T':>3} {'delta':>6} {'audit (min..max over seeds)':>28} {'PLD upper':>9} "
           f"{'ratio mean':>10} {'ratio min':>9} {'ceiling':>8} {'expected':>8}")
     for t, delta in ((1, 1e-5), (10, 1e-2), (10, 1e-3), (10, 1e-5)):

@@ -435,6 +435,23 @@ def cmd_certify(args) -> int:
     return 0
 
 
+def _training(module: str, command: str):
+    """Import ``training.<module>`` (torch) for a command, or a one-line error naming the
+    extra; dpaccount itself never imports torch."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"training.{module}")
+    except ImportError as exc:
+        raise ValueError(f"dpaccount {command} needs torch and scikit-learn (pip install "
+                         f"'dpaccount[train]'): {exc}") from None
+
+
+def _check_png(flag: str, path) -> None:
+    if path is not None and not path.lower().endswith(".png"):
+        raise ValueError(f"{flag} must name a .png file; got {path!r}")
+
+
 def _load_pair(path: str, relation):
     import numpy as np
 
@@ -459,14 +476,9 @@ def _load_pair(path: str, relation):
 
 
 def _audit_model(args) -> int:
-    try:
-        from training import model_audit as ma
-    except ImportError as exc:
-        raise ValueError(f"dpaccount audit model needs torch and scikit-learn (pip install "
-                         f"'dpaccount[train]'): {exc}") from None
-    for flag, path in (("--plot", args.plot), ("--roc", args.roc)):
-        if path is not None and not path.lower().endswith(".png"):
-            raise ValueError(f"{flag} must name a .png file; got {path!r}")
+    ma = _training("model_audit", "audit model")
+    _check_png("--plot", args.plot)
+    _check_png("--roc", args.roc)
     if args.from_store and args.store is None:
         raise ValueError("--from-store needs --store DIR")
     guesses = None
@@ -552,8 +564,7 @@ def cmd_audit(args) -> int:
     from .audit.run import audit_mechanism
 
     mech, delta, used, domain = mechanism_from_args(args, AUDIT_DEFAULTS)
-    if args.plot is not None and not args.plot.lower().endswith(".png"):
-        raise ValueError(f"--plot must name a .png file; got {args.plot!r}")
+    _check_png("--plot", args.plot)
     pair = _load_pair(args.pair, mech.relation) if args.pair is not None else None
     dim = pair.d.shape[1] if pair is not None else 1
     work = 2 * args.trials * mech.releases * dim
@@ -588,13 +599,8 @@ def cmd_audit(args) -> int:
 
 
 def cmd_poison_eval(args) -> int:
-    try:
-        from training import poison
-    except ImportError as exc:
-        raise ValueError(f"dpaccount poison-eval needs torch and scikit-learn (pip install "
-                         f"'dpaccount[train]'): {exc}") from None
-    if args.plot is not None and not args.plot.lower().endswith(".png"):
-        raise ValueError(f"--plot must name a .png file; got {args.plot!r}")
+    poison = _training("poison", "poison-eval")
+    _check_png("--plot", args.plot)
     grid = poison.load_config(args.config) if args.config else dict(poison.DEFAULT_CONFIG)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     results = poison.run_grid(grid, args.out, progress=progress,
@@ -613,18 +619,14 @@ def cmd_poison_eval(args) -> int:
 
 
 def cmd_train(args) -> int:
-    try:
-        from training.train import TrainConfig, train
-    except ImportError as exc:
-        raise ValueError(f"dpaccount train needs torch and scikit-learn (pip install "
-                         f"'dpaccount[train]'): {exc}") from None
-    cfg = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model, k=args.k,
+    tr = _training("train", "train")
+    cfg = tr.TrainConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model, k=args.k,
                       noise=args.noise, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, sampler=args.sampler, labels=args.labels,
                       clip=not args.no_clip, augment=not args.no_augment, delta=args.delta,
                       seed=args.seed, device=args.device)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    m = train(cfg, checkpoint_dir=args.checkpoint_dir, progress=progress)
+    m = tr.train(cfg, checkpoint_dir=args.checkpoint_dir, progress=progress)
     if args.json:
         print(json.dumps(m, indent=2, allow_nan=False))
         return 0

@@ -36,6 +36,7 @@ lattice (eps0 > 30), the accountant refuses, and the CLI reports the KOV bound i
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -47,7 +48,8 @@ from scipy.special import logsumexp
 from ._validate import check_count, check_delta
 from .mechanism import EpsilonResult, InstaHide, Sampler
 
-__all__ = ["LaplaceMixturePair", "PLDAccountant", "pld_pair_for", "MAX_EPS0"]
+__all__ = ["LaplaceMixturePair", "PLDAccountant", "pld_pair_for", "shared_accountant",
+           "MAX_EPS0"]
 
 #: Largest eps0 the lattice handles: the reference mass of the top loss is ~e^-eps0 and must not
 #: vanish in double precision next to its e^eps0-weighted contribution.
@@ -443,6 +445,13 @@ class PLDAccountant:
                 lower = max(0.0, lower - step)
                 step *= 2
         return min(lower, upper), upper
+
+
+@functools.lru_cache(maxsize=16)
+def shared_accountant(pair: LaplaceMixturePair, releases: int) -> "PLDAccountant":
+    """One :class:`PLDAccountant` per (pair, releases), kept: callers that ask the same
+    mechanism several questions (an audit's estimate and its plot) compose it once."""
+    return PLDAccountant(pair, releases)
 
 
 def pld_result(mech: InstaHide, delta: float, *, max_points: int = 1 << 15) -> EpsilonResult:

@@ -24,6 +24,14 @@ def run_cli(*args, check=False):
     return proc
 
 
+def assert_usage_error(proc, match: str) -> None:
+    """A refused command line: exit status 2, one line on stderr naming ``match``, no
+    traceback."""
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert match in proc.stderr, proc.stderr
+
+
 @pytest.fixture
 def cli():
     return run_cli

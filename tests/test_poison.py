@@ -11,7 +11,7 @@ pytest.importorskip("sklearn")
 from training.data import synthetic  # noqa: E402
 from training.poison import attack_success, poison, run_grid, summarise  # noqa: E402
 
-from .conftest import run_cli  # noqa: E402
+from .conftest import assert_usage_error, run_cli  # noqa: E402
 
 TINY = {"dataset": "synthetic", "model": "mlp", "epochs": 8, "batch_size": 64, "lr": 3e-3,
         "seeds": 2, "delta": 1e-5, "target": 0,
@@ -79,13 +79,19 @@ def test_cli_poison_eval_tiny(tmp_path):
     ('{"attacks": [{"name": "nope", "poisons": 1}]}', "attack name"),
     ('{"attacks": [{"name": "backdoor", "poisons": 0}]}', "poisons"),
     ('{"defenses": [{"name": "magic"}]}', "defense name"),
+    ('{"seeds": "a"}', "seeds must be a positive integer"),
+    ('{"seeds": 0}', "seeds must be a positive integer"),
+    ('{"delta": 2}', "delta"),
+    ('{"lr": -1}', "lr"),
+    ('{"defenses": [{"name": "dp-instahide", "k": 4, "noise": -1}]}', "noise"),
+    ('{"defenses": [{"name": "mixup", "k": 0}]}', "k must be a positive integer"),
 ])
 def test_cli_poison_eval_bad_config(tmp_path, content, match):
     f = tmp_path / "c.json"
     if content is not None:
         f.write_text(content)
-    p = run_cli("poison-eval", "--config", str(f), "--out", str(tmp_path / "r.json"))
-    assert p.returncode == 2 and p.stderr.count("\n") == 1 and match in p.stderr
+    assert_usage_error(run_cli("poison-eval", "--config", str(f), "--out",
+                               str(tmp_path / "r.json")), match)
     assert not (tmp_path / "r.json").exists()
 
 

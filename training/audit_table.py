@@ -36,8 +36,9 @@ def main(argv=None):
     ap.add_argument("--store", default="audit-runs")
     args = ap.parse_args(argv)
     root = Path(args.store)
-    print("| setting | canary | test accuracy | accountant eps (upper) | audited eps (lower, 95%) "
-          "| ceiling | models per side |")
+    print("| setting | canary | test accuracy | accountant eps (upper; pld, substitution, "
+          "subsets, delta 1e-5) | audited eps (lower, 95%, same delta) | ceiling | models per "
+          "side |")
     print("|---|---|---|---|---|---|---|")
     for name, kw, canaries in SETTINGS:
         for c in canaries:
@@ -52,12 +53,14 @@ def main(argv=None):
     shadow = shadow_audit(cfg, store=root / "no_defense-ood-random-label")
     one = one_run_audit(cfg, canaries=args.canaries, store=root / "one-run")
     o = one["one_run"]
-    print("| audit (no defense, ood canaries with random labels) | models trained | audited eps "
-          "(lower, 95%) | details |")
-    print("|---|---|---|---|")
+    print("| audit (no defense, ood canaries with random labels; delta 1e-5, subsets) | models "
+          "trained | audited eps (lower, 95%) | relation | details |")
+    print("|---|---|---|---|---|")
     print(f"| shadow models | {2 * shadow['models_per_side']} | "
-          f"{shadow['epsilon_lower_bound']:.3f} | ceiling {shadow['ceiling']:.3f} |")
-    print(f"| one run (Steinke et al.) | 1 | {one['epsilon_lower_bound']:.3f} | {o['canaries']} "
+          f"{shadow['epsilon_lower_bound']:.3f} | substitution | ceiling "
+          f"{shadow['ceiling']:.3f} |")
+    print(f"| one run (Steinke et al.) | 1 | {one['epsilon_lower_bound']:.3f} | add_remove | "
+          f"{o['canaries']} "
           f"canaries, {o['included']} included; {o['guesses_in']}+{o['guesses_out']} guesses, "
           f"{o['correct']} correct; Bonferroni over {o['choices']} guess counts; test accuracy "
           f"{one['test_accuracy']:.3f} |")

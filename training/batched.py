@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .augment import InstaHideAugment
 from .samplers import k_subsets
+from .train import clean_soft_labels
 
 __all__ = ["BatchedMLP", "train_batched", "per_model_loss", "per_model_accuracy"]
 
@@ -76,9 +77,8 @@ def train_batched(records: torch.Tensor, labels: torch.Tensor, pools: torch.Tens
                           onehot[idx].view(r_models * b, k, -1))
             logits = model(z.view(r_models, b, -1))
             soft = soft.view(r_models, b, -1)
-            if label_privacy == "private":  # noisy soft labels: clip and renormalise (post-processing)
-                soft = soft.clamp_min(0)
-                soft = soft / soft.sum(2, keepdim=True).clamp_min(1e-12)
+            if label_privacy == "private":
+                soft = clean_soft_labels(soft)
             loss = -(soft * F.log_softmax(logits, dim=2)).sum(2)
             opt.zero_grad(set_to_none=True)
             loss.mean(dim=1).sum().backward()  # per-model mean; models independent

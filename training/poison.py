@@ -40,7 +40,7 @@ from .data import ImageData, load_dataset
 from .train import TrainConfig, train
 
 __all__ = ["poison", "attack_success", "DEFAULT_CONFIG", "run_grid", "summarise", "load_config",
-           "plot_results", "format_table"]
+           "plot_results", "format_table", "check_config"]
 
 ATTACKS = ("backdoor", "label_flip", "clean_label")
 
@@ -89,17 +89,60 @@ def load_config(path) -> dict:
         raise ValueError(f"config file {str(p)!r} has unknown keys: {', '.join(sorted(unknown))}")
     cfg = dict(DEFAULT_CONFIG)
     cfg.update(user)
+    return check_config(cfg, where=f"config file {str(p)!r}")
+
+
+def _positive_int(where: str, key: str, v) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{where}: {key} must be a positive integer; got {v!r}")
+
+
+def check_config(cfg: dict, where: str = "config") -> dict:
+    """Every key of a grid checked, each failure one line naming the key and the value."""
+    from dpaccount._validate import check_delta
+
+    if cfg["dataset"] not in ("digits", "synthetic"):
+        raise ValueError(f"{where}: dataset must be 'digits' or 'synthetic'; got "
+                         f"{cfg['dataset']!r}")
+    if cfg["model"] not in ("mlp", "cnn"):
+        raise ValueError(f"{where}: model must be 'mlp' or 'cnn'; got {cfg['model']!r}")
+    for key in ("epochs", "batch_size", "seeds"):
+        _positive_int(where, key, cfg[key])
+    t = cfg["target"]
+    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+        raise ValueError(f"{where}: target must be a class index (integer >= 0); got {t!r}")
+    lr = cfg["lr"]
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < math.inf):
+        raise ValueError(f"{where}: lr must be a positive finite number; got {lr!r}")
+    try:
+        check_delta(cfg["delta"])
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: delta must be in the open interval (0, 1); got "
+                         f"{cfg['delta']!r}") from None
+    for key in ("attacks", "defenses"):
+        if not isinstance(cfg[key], list) or not cfg[key] or \
+                not all(isinstance(x, dict) for x in cfg[key]):
+            raise ValueError(f"{where}: {key} must be a non-empty list of objects; got "
+                             f"{cfg[key]!r}")
     for a in cfg["attacks"]:
         if a.get("name") not in ATTACKS:
             raise ValueError(f"attack name must be one of {', '.join(ATTACKS)}; got "
                              f"{a.get('name')!r}")
-        if int(a.get("poisons", 0)) < 1:
-            raise ValueError(f"attack {a['name']!r}: poisons must be a positive integer; got "
-                             f"{a.get('poisons')!r}")
+        _positive_int(where, f"attack {a['name']!r}: poisons", a.get("poisons"))
     for d in cfg["defenses"]:
         if d.get("name") not in ("none", "mixup", "noise", "dp-instahide", "dpsgd"):
             raise ValueError(f"defense name must be none, mixup, noise, dp-instahide or dpsgd; "
                              f"got {d.get('name')!r}")
+        need = {"mixup": ("k",), "noise": ("noise",), "dp-instahide": ("k", "noise"),
+                "dpsgd": ("noise_multiplier", "clip")}.get(d["name"], ())
+        for key in need:
+            v = d.get(key)
+            if key == "k":
+                _positive_int(where, f"defense {d['name']!r}: k", v)
+            elif isinstance(v, bool) or not isinstance(v, (int, float)) or \
+                    not (0 < v < math.inf):
+                raise ValueError(f"{where}: defense {d['name']!r}: {key} must be a positive "
+                                 f"finite number; got {v!r}")
     return cfg
 
 
@@ -321,8 +364,8 @@ def format_table(rows: list[dict]) -> str:
         if r["epsilon"] is None:
             eps = "none (not private)"
         else:
-            eps = (f"{r['epsilon']:.4g} ({r['privacy_method']}, {r['relation']}, delta "
-                   f"{r['delta']:g})")
+            eps = (f"{r['epsilon']:.4g} ({r['privacy_method']}, {r['relation']}, sampler "
+                   f"{r['sampler']}, delta {r['delta']:g})")
         if r["certificate"] is None:
             cert = "n/a" if r["epsilon"] is None or r["privacy_method"] == "opacus" else ""
             if r["privacy_method"] == "opacus":

@@ -125,12 +125,17 @@ def epsilon_report(cfg: TrainConfig, data: ImageData, releases: int) -> dict:
     return out
 
 
-def _soft_cross_entropy(logits: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
-    # noisy (private) labels can be negative: clip and renormalise (post-processing)
+def clean_soft_labels(soft: torch.Tensor) -> torch.Tensor:
+    """Noisy (private) soft labels can be negative: clip at 0 and renormalise over the last
+    axis, uniform where nothing is left (post-processing: it costs no privacy)."""
     soft = soft.clamp_min(0)
-    total = soft.sum(dim=1, keepdim=True)
-    soft = torch.where(total > 0, soft / total.clamp_min(1e-12),
-                       torch.full_like(soft, 1.0 / soft.shape[1]))
+    total = soft.sum(dim=-1, keepdim=True)
+    return torch.where(total > 0, soft / total.clamp_min(1e-12),
+                       torch.full_like(soft, 1.0 / soft.shape[-1]))
+
+
+def _soft_cross_entropy(logits: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    soft = clean_soft_labels(soft)
     return -(soft * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 

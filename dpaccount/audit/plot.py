@@ -85,10 +85,12 @@ def plot_roc(path, pos, neg, *, title: str) -> Path:
 
     path = _png(path)
     plt = _pyplot()
-    ps, ns = np.sort(np.asarray(pos, float)), np.sort(np.asarray(neg, float))
+    from .bounds import _error_counts
+
+    ps, ns = np.asarray(pos, float).ravel(), np.asarray(neg, float).ravel()
     t = np.unique(np.concatenate([ps, ns]))[::-1]
-    tpr = (ps.size - np.searchsorted(ps, t, side="left")) / ps.size
-    fpr = (ns.size - np.searchsorted(ns, t, side="left")) / ns.size
+    fp, fn = _error_counts(ps, ns, t)  # "score >= t says in"
+    tpr, fpr = 1.0 - fn / ps.size, fp / ns.size
     fig, ax = plt.subplots(figsize=(5.0, 4.6), dpi=120)
     floor = 0.5 / max(ps.size, ns.size)
     ax.plot(np.maximum(fpr, floor), np.maximum(tpr, floor), color="k", lw=1.2,

@@ -25,8 +25,8 @@ import numpy as np
 from .._files import atomic_write_bytes
 from .._validate import check_count, check_delta
 from ..mechanism import InstaHide
-from .bounds import ThresholdBound, ceiling, certifying_sizes, check_confidence, \
-    epsilon_lower_bound, select_and_bound
+from .bounds import ThresholdBound, _error_counts, ceiling, certifying_sizes, \
+    check_confidence, epsilon_lower_bound, select_and_bound
 from .simulate import InstaHideReleases, NeighbourPair, worst_case_pair
 from .statistics import ExactLLR, Projection
 
@@ -136,13 +136,13 @@ def expected_audit_bound(mech: InstaHide, certifying: int, delta: float,
     median, through the same Clopper-Pearson bound. Where it is far below the accountant,
     the trials, not the bound, are what is missing. None where no loss law is available
     (permutation sampler, or eps0 beyond the lattice)."""
-    from ..pld import MAX_EPS0, PLDAccountant, pld_pair_for
+    from ..pld import MAX_EPS0, pld_pair_for, shared_accountant
     from ..mechanism import Sampler
 
     if mech.sampler is Sampler.PERMUTATION or mech.diameter / (mech.k * mech.noise) > MAX_EPS0:
         return None
     try:
-        losses, p = PLDAccountant(pld_pair_for(mech), mech.releases).loss_law("PQ")
+        losses, p = shared_accountant(pld_pair_for(mech), mech.releases).loss_law("PQ")
     except ArithmeticError:
         return None
     q = p * np.exp(-losses)
@@ -160,14 +160,12 @@ def expected_audit_bound(mech: InstaHide, certifying: int, delta: float,
 def privacy_region(pos: np.ndarray, neg: np.ndarray, points: int = 400) -> dict:
     """Empirical (FPR, FNR) of "score >= t says D" over thresholds t (both orientations are the
     same curve reflected); at most ``points`` points, for plotting."""
-    ps, ns = np.sort(pos), np.sort(neg)
     # quantile levels dense in both tails (log-spaced), where the informative tests are
     tail = np.geomspace(1e-8, 0.5, points // 2)
     levels = np.unique(np.clip(np.concatenate([[0.0], tail, 1.0 - tail, [1.0]]), 0.0, 1.0))
-    t = np.unique(np.quantile(np.concatenate([ps, ns]), levels))
-    fnr = np.searchsorted(ps, t, side="left") / ps.size
-    fpr = 1.0 - np.searchsorted(ns, t, side="left") / ns.size
-    return {"fpr": fpr.tolist(), "fnr": fnr.tolist()}
+    t = np.unique(np.quantile(np.concatenate([pos, neg]), levels))
+    fp, fn = _error_counts(pos, neg, t)
+    return {"fpr": (fp / neg.size).tolist(), "fnr": (fn / pos.size).tolist()}
 
 
 def _pair_digest(pair: NeighbourPair) -> str:
@@ -358,7 +356,7 @@ def accountant_tradeoff(mech: InstaHide, points: int = 400, grid: int = 80) -> d
     None where no profile is available (eps0 beyond the lattice)."""
     from ..closed_form import composition_unit, kov_delta
     from ..mechanism import Sampler
-    from ..pld import MAX_EPS0, PLDAccountant, pld_pair_for
+    from ..pld import MAX_EPS0, pld_pair_for, shared_accountant
 
     unit = composition_unit(mech)
     top = unit.eps * unit.count
@@ -368,8 +366,10 @@ def accountant_tradeoff(mech: InstaHide, points: int = 400, grid: int = 80) -> d
     elif mech.diameter / (mech.k * mech.noise) > MAX_EPS0:
         return None
     else:
-        acc = PLDAccountant(pld_pair_for(mech), mech.releases)
-        deltas = np.array([acc.delta(e)[1] for e in eps_grid])
+        acc = shared_accountant(pld_pair_for(mech), mech.releases)
+        # the cut tolerance of loss_law: the same composed profiles serve both (a looser cut
+        # is still an upper bound: the cut mass is counted in delta_upper)
+        deltas = np.array([acc.delta(e, tol=1e-12)[1] for e in eps_grid])
     fpr = np.concatenate([[0.0], np.geomspace(1e-7, 1.0, points - 1)])
     fnr = np.zeros_like(fpr)
     for e, d in zip(eps_grid, deltas):
