@@ -9,9 +9,12 @@ prints. Nothing in this package imports torch.
 from .mechanism import (
     EpsilonResult,
     InstaHide,
+    Labels,
     Relation,
     Sampler,
     image_diameter,
+    image_norm,
+    parse_class_sizes,
     parse_image_shape,
 )
 from . import closed_form
@@ -19,9 +22,12 @@ from . import closed_form
 __all__ = [
     "EpsilonResult",
     "InstaHide",
+    "Labels",
     "Relation",
     "Sampler",
     "image_diameter",
+    "image_norm",
+    "parse_class_sizes",
     "parse_image_shape",
     "closed_form",
 ]

@@ -26,8 +26,12 @@ from typing import Sequence
 __all__ = [
     "Sampler",
     "Relation",
+    "Labels",
     "InstaHide",
+    "parse_class_sizes",
     "image_diameter",
+    "image_norm",
+    "hypergeometric_inclusion",
     "parse_image_shape",
     "parse_value_range",
     "LABEL_DIAMETER",
@@ -54,6 +58,25 @@ class Sampler(str, Enum):
     #: each record joins each output independently with probability q = k/N; the sum is divided
     #: by the expected size k. Covered under add/remove-one only.
     POISSON = "poisson"
+
+
+class Labels(str, Enum):
+    """What is released beside each noisy mixed image (docs/theory.md Sec. 1-2).
+
+    The paper's theorem covers the image. Whatever else ships with it must be accounted too."""
+
+    #: no label is released: only the noisy mixed image.
+    NONE = "none"
+    #: the soft label (the mean of the k one-hot labels) is released WITHOUT noise, as in
+    #: mixup and in DP-InstaHide training as commonly run. Labels are public and the same in
+    #: both neighbours (the substitution changes a record's image, not its label). The soft label
+    #: shows how many records of each class the release holds, so for a record of a class of
+    #: ``n_c`` members the inclusion probability given the release is ``j / n_c`` (j of them
+    #: drawn), not ``k / N``; a record alone in its class gets no amplification at all.
+    SOFT = "soft"
+    #: the one-hot label is part of the record and is mixed and noised with it: the released
+    #: record's L1 diameter includes the label's 2 (and its L1 norm the label's 1).
+    NOISED = "noised"
 
 
 class Relation(str, Enum):
@@ -131,6 +154,17 @@ class InstaHide:
         see :class:`Sampler` and :class:`Relation`. Combinations that no accountant here covers
         are refused: ``poisson`` is defined under ``add_remove`` only, ``permutation`` under
         ``substitution`` only (under add/remove the number of outputs per epoch itself reveals N).
+    labels:
+        what is released beside each image (:class:`Labels`): ``"soft"`` (default: the soft label
+        without noise, what DP-InstaHide training releases), ``"none"`` (the image only, the
+        paper's theorem) or ``"noised"`` (the label mixed and noised with the image; include its
+        2 in ``diameter``). ``"soft"`` is covered under substitution only.
+    class_sizes:
+        with ``labels="soft"``: the size of every class (summing to ``n``); the accountants take
+        the worst. ``None``: a class of one record is assumed (the worst case).
+    norm:
+        the largest L1 norm of a record: what adding one moves a Poisson-sampled sum by
+        (required by ``sampler="poisson"``; at least ``diameter / 2``).
     """
 
     k: int
@@ -140,6 +174,9 @@ class InstaHide:
     releases: int
     sampler: Sampler = Sampler.SUBSETS
     relation: Relation = Relation.SUBSTITUTION
+    labels: Labels = Labels.SOFT
+    class_sizes: tuple[int, ...] | None = None
+    norm: float | None = None
 
     def __post_init__(self):
         # Validate everything before the (frozen) object is visible: a refused construction
@@ -151,6 +188,23 @@ class InstaHide:
         releases = _positive_int("releases", self.releases, maximum=MAX_RELEASES)
         sampler = _enum_value(Sampler, "sampler", self.sampler)
         relation = _enum_value(Relation, "relation", self.relation)
+        labels = _enum_value(Labels, "labels", self.labels)
+        norm = None if self.norm is None else _positive_finite("norm", self.norm)
+        class_sizes = None
+        if self.class_sizes is not None:
+            if labels is not Labels.SOFT:
+                raise ValueError(f"class_sizes apply to labels 'soft' only (the class counts the "
+                                 f"released soft label shows); got labels {labels.value!r}")
+            if isinstance(self.class_sizes, (str, bytes)) or not hasattr(self.class_sizes,
+                                                                         "__iter__"):
+                raise ValueError(f"class_sizes must be a sequence of positive integers; got "
+                                 f"{self.class_sizes!r}")
+            class_sizes = tuple(_positive_int("class_sizes entry", c) for c in self.class_sizes)
+            if not class_sizes:
+                raise ValueError("class_sizes must name at least one class; got an empty list")
+            if sum(class_sizes) != n:
+                raise ValueError(f"class_sizes must sum to n (every record is in one class); "
+                                 f"got sum {sum(class_sizes)} for n={n}")
         if k > n:
             raise ValueError(f"k must be at most n (a k-subset of n records); got k={k}, n={n}")
         if not math.isfinite(diameter / noise):
@@ -168,6 +222,26 @@ class InstaHide:
                 f"sampler 'permutation' is covered under relation 'substitution' only; got "
                 f"relation {relation.value!r}"
             )
+        if labels is Labels.SOFT and relation is not Relation.SUBSTITUTION:
+            raise ValueError(
+                "labels 'soft' are covered under relation 'substitution' only: adding or removing "
+                "a record changes the class counts that the un-noised soft label shows; use labels "
+                "'noised' or 'none'"
+            )
+        if sampler is Sampler.POISSON and norm is None:
+            raise ValueError(
+                "sampler 'poisson' under add_remove needs norm, the largest L1 norm of a record "
+                "(adding a record moves the sum by its norm, not by the diameter); give --image "
+                "with --value-range, or --norm"
+            )
+        if norm is not None and not norm >= diameter / 2.0 * (1 - 1e-12):
+            raise ValueError(
+                f"norm must be at least diameter/2 (two records of norm at most r are at most 2r "
+                f"apart); got norm={norm}, diameter={diameter}"
+            )
+        if norm is not None and not math.isfinite(norm / noise):
+            raise ValueError(f"noise must be large enough that norm/noise is finite; got "
+                             f"norm={norm}, noise={noise}")
         for name, value in (
             ("k", k),
             ("n", n),
@@ -176,6 +250,9 @@ class InstaHide:
             ("releases", releases),
             ("sampler", sampler),
             ("relation", relation),
+            ("labels", labels),
+            ("class_sizes", class_sizes),
+            ("norm", norm),
         ):
             object.__setattr__(self, name, value)
 
@@ -190,10 +267,16 @@ class InstaHide:
         epochs,
         sampler: Sampler | str = Sampler.SUBSETS,
         relation: Relation | str = Relation.SUBSTITUTION,
+        labels: Labels | str = Labels.SOFT,
+        class_sizes=None,
+        norm: float | None = None,
     ) -> "InstaHide":
         """A run of ``epochs`` passes of ``n`` mixed samples each: ``releases = epochs * n``.
 
-        Fractional epochs are allowed when ``epochs * n`` is a whole number of releases.
+        Fractional epochs are allowed when ``epochs * n`` is a whole number of releases. An epoch is
+        ``n`` releases, with ``n`` the dataset size given here; under ``add_remove`` the neighbour
+        has ``n - 1`` or ``n + 1`` records, but the count of releases is what ran (T), whatever
+        the neighbour's size.
         """
         if isinstance(epochs, bool) or not isinstance(epochs, numbers.Real):
             raise ValueError(f"epochs must be a positive number; got {epochs!r}")
@@ -214,6 +297,9 @@ class InstaHide:
             releases=int(round(t)),
             sampler=sampler,
             relation=relation,
+            labels=labels,
+            class_sizes=class_sizes,
+            norm=norm,
         )
 
     # ---- derived quantities that are facts of the run, not privacy arithmetic ----
@@ -229,15 +315,115 @@ class InstaHide:
 
     @property
     def sensitivity(self) -> float:
-        """L1 distance between the means of two neighbouring mixed samples: ``Delta / k``."""
+        """L1 distance between the mixed means of neighbouring datasets in one release that
+        holds the record: ``Delta / k`` when a record is replaced (substitution, or the subsets
+        sampler under add/remove, where the coupling swaps the record for another one), and
+        ``norm / k`` when a record is added to a Poisson-sampled sum."""
+        if self.sampler is Sampler.POISSON:
+            return self.norm / self.k
         return self.diameter / self.k
+
+    @property
+    def eps0(self) -> float:
+        """``eps0 = sensitivity / b``: one release that contains the record (Borgnia et al. 2021,
+        Sec. 4; the Laplace log-ratio bound). The one definition every accountant uses."""
+        return self.sensitivity / self.noise
+
+    def inclusion_mixtures(self) -> tuple[tuple[int, tuple[tuple[float, float], ...]], ...]:
+        """What the release shows about whether the record is in it: per distinct size ``n_c`` of
+        the record's class, the law of its inclusion probability given the release, as
+        ``(n_c, ((weight, q), ...))`` with the weights summing to 1.
+
+        Without released soft labels there is one entry: ``(n, ((1, k/N),))``. With soft labels
+        the release shows ``j``, the number of records of the record's class it holds:
+        ``j ~ Hypergeometric(N, n_c, k)`` (the same law on both neighbours: labels are public and
+        unchanged), and given ``j`` the record is in it with probability ``j / n_c``
+        (``docs/theory.md`` Sec. 2, ``proofs/soft_label_mixture.py``). ``j = 0`` gives
+        ``q = 0``: the record is surely absent. Unknown class sizes are taken as 1, the worst
+        case (the label then says exactly whether the record was drawn).
+        """
+        if self.labels is not Labels.SOFT or self.sampler is not Sampler.SUBSETS:
+            return ((self.n, ((1.0, self.sampling_rate),)),)
+        sizes = sorted(set(self.class_sizes)) if self.class_sizes is not None else [1]
+        out = []
+        for nc in sizes:
+            out.append((nc, hypergeometric_inclusion(self.n, nc, self.k)))
+        return tuple(out)
+
+    @property
+    def worst_inclusion(self) -> float:
+        """The largest inclusion probability the release can show for the record: ``k/N``, or
+        with soft labels ``min(k, n_c) / n_c`` for the smallest class (1 for a class of one).
+        What a per-release pure-DP bound must use."""
+        return max(q for _, law in self.inclusion_mixtures() for _, q in law)
+
+    @property
+    def label_note(self) -> str:
+        """What the release holds beside the image, in words (every row names it)."""
+        if self.labels is Labels.NONE:
+            return "labels none (image only)"
+        if self.labels is Labels.NOISED:
+            return "labels noised (one-hot label mixed and noised with the image)"
+        if self.sampler is not Sampler.SUBSETS:
+            return "labels soft (un-noised; no effect under this sampler)"
+        if self.class_sizes is None:
+            return "labels soft (un-noised; class of one record assumed: give class sizes)"
+        return (f"labels soft (un-noised; {len(self.class_sizes)} classes, smallest "
+                f"{min(self.class_sizes)})")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["sampler"] = self.sampler.value
         d["relation"] = self.relation.value
+        d["labels"] = self.labels.value
+        d["class_sizes"] = None if self.class_sizes is None else list(self.class_sizes)
         d["epochs"] = self.epochs
         return d
+
+
+def hypergeometric_inclusion(n: int, n_class: int, k: int) -> tuple[tuple[float, float], ...]:
+    """``((P(j), j / n_class) for j = ...)`` with ``j ~ Hypergeometric(N, n_class, k)``: the count
+    of the record's class in a uniform k-subset of N, and the record's inclusion probability
+    given it (a uniform j-subset of its class). Log space (gammaln); weights below 1e-300 are
+    dropped, as they cannot move a delta. Checked by enumeration in
+    ``proofs/soft_label_mixture.py``."""
+    from scipy.special import gammaln
+
+    def log_comb(a, b):
+        return gammaln(a + 1.0) - gammaln(b + 1.0) - gammaln(a - b + 1.0)
+
+    out = []
+    for j in range(max(0, k - (n - n_class)), min(k, n_class) + 1):
+        lw = log_comb(n_class, j) + log_comb(n - n_class, k - j) - log_comb(n, k)
+        w = math.exp(float(lw))
+        if w > 1e-300:
+            out.append((w, j / n_class))
+    total = sum(w for w, _ in out)
+    return tuple((w / total, q) for w, q in out)
+
+
+def parse_class_sizes(text: str) -> tuple[int, ...]:
+    """``"178,182,177"`` or ``"10x5000"`` (ten classes of 5000) or a mix, into a tuple."""
+    sizes = []
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"class sizes must look like 178,182,177 or 10x5000; got {text!r}")
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)\s*[xX]\s*(\d+)", part)
+        try:
+            if m:
+                count, size = int(m.group(1)), int(m.group(2))
+                if count < 1 or count > 10**6:
+                    raise ValueError
+                sizes.extend([size] * count)
+            else:
+                sizes.append(int(part))
+        except ValueError:
+            raise ValueError(f"class sizes must look like 178,182,177 or 10x5000; got "
+                             f"{text!r}") from None
+    if any(c < 1 for c in sizes):
+        raise ValueError(f"class sizes must be positive integers; got {text!r}")
+    return tuple(sizes)
 
 
 _SHAPE_RE = re.compile(r"^\s*\d+(\s*[xX,]\s*\d+)*\s*$")
@@ -265,6 +451,21 @@ def parse_value_range(text: str) -> tuple[float, float]:
     except ValueError:
         raise ValueError(f"value range must look like LOW,HIGH, e.g. 0,1; got {text!r}") from None
     return low, high
+
+
+def image_norm(
+    shape: Sequence[int],
+    value_range: tuple[float, float] = (0.0, 1.0),
+    *,
+    labels: bool = False,
+) -> float:
+    """Largest L1 norm of an image of ``shape`` with values in ``value_range``:
+    ``prod(shape) * max(|low|, |high|)`` (what adding one record moves a sum by); a noised one-hot
+    label adds 1. ``[1, 2]`` gives 2 per pixel although the diameter is 1 per pixel."""
+    image_diameter(shape, value_range)  # the same checks
+    low, high = value_range
+    size = math.prod(int(d) for d in shape)
+    return float(size) * max(abs(float(low)), abs(float(high))) + (1.0 if labels else 0.0)
 
 
 def image_diameter(
@@ -317,6 +518,8 @@ class EpsilonResult:
     note: str = ""
     source: str = ""
     extra: dict = field(default_factory=dict)
+    #: what was released beside the image (:class:`Labels` value), "" where it does not apply
+    labels: str = ""
 
     def to_dict(self) -> dict:
         d = {
@@ -329,6 +532,7 @@ class EpsilonResult:
             "bound": self.bound,
             "note": self.note,
             "source": self.source,
+            "labels": self.labels,
         }
         d.update(self.extra)
         return d
