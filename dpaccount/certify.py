@@ -15,6 +15,10 @@ Two certificates, both upper bounds on ``Pr[success | poisoned]`` given ``Pr[suc
   ``log(1 + q_p (e^{min(p,k) eps0} - 1))``-DP for the group, and KOV composes T of them. The
   certificate is ``e^{eps_g} P_clean + delta``.
 
+With released soft labels (``Labels.SOFT``) the per-record guarantee is for substitutions that keep
+the label: it covers poisons that keep their labels (clean-label attacks), not poisons that carry
+another label (label flips, most backdoors); ``direct_group`` then claims no amplification.
+
 A bound >= 1 says nothing; it is reported as vacuous.
 """
 
@@ -27,7 +31,7 @@ import numpy as np
 
 from . import closed_form
 from .calibrate import tight_epsilon
-from .mechanism import InstaHide, Sampler
+from .mechanism import InstaHide, Labels, Sampler
 
 __all__ = ["group_inclusion_probability", "certify", "Certificate"]
 
@@ -93,7 +97,7 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
     b, eps, d = best
     out.append(Certificate("group_privacy", b, eps, d,
                            f"e^(p eps) P_clean + p e^((p-1) eps) delta, p={p}, eps from pld at the "
-                           "best delta on a grid"))
+                           f"best delta on a grid; {mech.label_note}{_covers(mech)}"))
 
     # 2. direct accounting of the group
     if mech.sampler is Sampler.PERMUTATION:
@@ -105,17 +109,23 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
     elif mech.sampler is Sampler.POISSON:
         # each of the p records joins independently with probability k/N, and all p may join
         qp = -math.expm1(p * math.log1p(-mech.sampling_rate)) if mech.k < mech.n else 1.0
-        shift_eps = p * closed_form.per_release_epsilon(mech.diameter, mech.noise, mech.k)
+        shift_eps = p * mech.eps0  # eps0 uses the record norm here (InstaHide.sensitivity)
         step = closed_form.amplified_epsilon(shift_eps, qp)
         count = mech.releases
         how = f"Poisson: q_p = {qp:.4g}, per-release group eps {step:.4g}"
     else:
-        qp = group_inclusion_probability(mech.n, mech.k, p)
-        shift_eps = min(p, mech.k) * closed_form.per_release_epsilon(mech.diameter, mech.noise,
-                                                                     mech.k)
+        shift_eps = min(p, mech.k) * mech.eps0
+        if mech.labels is Labels.SOFT:
+            # the un-noised soft label shows the class counts: a poison alone in its class is
+            # seen whenever it is drawn, so no amplification is claimed for the group
+            qp = 1.0
+            how = "soft labels: q_p = 1 (the class counts can show the group)"
+        else:
+            qp = group_inclusion_probability(mech.n, mech.k, p)
+            how = f"q_p = {qp:.4g}"
         step = closed_form.amplified_epsilon(shift_eps, qp)
         count = mech.releases
-        how = f"q_p = {qp:.4g}, per-release group eps {step:.4g}"
+        how += f", per-release group eps {step:.4g}"
     best = None
     for d in deltas:
         eg = closed_form.kov_epsilon(step, count, d)
@@ -124,5 +134,13 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
             best = (bnd, eg, d)
     b, eg, d = best
     out.append(Certificate("direct_group", b, eg, d,
-                           f"e^(eps_group) P_clean + delta; {how}; KOV over {count} steps"))
+                           f"e^(eps_group) P_clean + delta; {how}; KOV over {count} steps"
+                           f"{_covers(mech)}"))
     return out
+
+
+def _covers(mech: InstaHide) -> str:
+    if mech.labels is Labels.SOFT:
+        return ("; covers poisons that keep the labels of the records they replace (the soft "
+                "label is released without noise), not label flips")
+    return ""

@@ -306,15 +306,18 @@ def composition_unit(mech: InstaHide) -> CompositionUnit:
     * ``subsets`` (substitution or add/remove) and ``poisson`` (add/remove): each release is
       eps1-DP with ``q = k/N`` ([BBG18] Table 1; for fixed-size subsets under add/remove, q is
       taken at the larger dataset, N, which covers both neighbours: ``proofs/mixture_ratio_bound.py``),
-      composed over the T releases.
+      composed over the T releases. Pure-DP steps compose by these theorems whatever the other
+      records are, so the composition pitfall of substitution pairs does not arise here. With
+      released soft labels, q is the largest inclusion probability the label can show
+      (``InstaHide.worst_inclusion``: 1 for a record alone in its class). Poisson under
+      add/remove uses the record norm, not the diameter (``InstaHide.sensitivity``).
     * ``permutation``: within one epoch a record fills exactly k slots with weight 1/k each, so
       the whole epoch (given the permutations, which are data-independent) is a Laplace
       mechanism with L1 sensitivity Delta: ``Delta/b``-DP per epoch ([DMNS06]), composed over
       ``ceil(T/N)`` epochs (a partial epoch counts whole). No amplification by sampling.
     """
-    eps0 = per_release_epsilon(mech.diameter, mech.noise, mech.k)
     if mech.sampler in (Sampler.SUBSETS, Sampler.POISSON):
-        eps1 = amplified_epsilon(eps0, mech.sampling_rate)
+        eps1 = amplified_epsilon(mech.eps0, mech.worst_inclusion)
         return CompositionUnit(eps1, mech.releases, "releases, each eps1-DP (amplified)")
     if mech.sampler is Sampler.PERMUTATION:
         epochs = -(-mech.releases // mech.n)  # ceil
@@ -337,23 +340,29 @@ def closed_form_table(mech: InstaHide, delta: float) -> list[EpsilonResult]:
     rel, smp = mech.relation.value, mech.sampler.value
 
     def row(method, eps, d, releases, note="", source="", bound="upper"):
-        return EpsilonResult(method, eps, d, rel, smp, releases, bound, note, source)
+        return EpsilonResult(method, eps, d, rel, smp, releases, bound, note, source,
+                             labels=mech.labels.value)
 
-    naive = naive_epsilon(mech.diameter, mech.noise)
-    eps0 = per_release_epsilon(mech.diameter, mech.noise, mech.k)
+    poisson = mech.sampler is Sampler.POISSON
+    naive = naive_epsilon(mech.norm if poisson else mech.diameter, mech.noise)
+    eps0 = mech.eps0
+    what = "record norm" if poisson else "Delta"
     rows = [
-        row("naive", naive, 0.0, 1, "Laplace on one record: k = 1, no sampling, one release",
-            "Dwork et al. 2006 Prop. 1"),
+        row("naive", naive, 0.0, 1, f"Laplace on one record: k = 1, no sampling, one release "
+            f"(sensitivity {what})", "Dwork et al. 2006 Prop. 1"),
         row("per_release", eps0, 0.0, 1,
-            "one mixed release containing the record (sensitivity Delta/k)",
+            f"one mixed release containing the record (sensitivity {what}/k)",
             "Borgnia et al. 2021 Sec. 4"),
     ]
     if mech.sampler in (Sampler.SUBSETS, Sampler.POISSON):
-        eps1 = amplified_epsilon(eps0, mech.sampling_rate)
+        q = mech.worst_inclusion
+        eps1 = amplified_epsilon(eps0, q)
         how = ("k-subset without replacement" if mech.sampler is Sampler.SUBSETS
                else "Poisson sampling")
-        rows.append(row("amplified", eps1, 0.0, 1, f"one release, q = k/N, {how}",
-                        "Balle et al. 2018 Table 1"))
+        qtext = "q = k/N" if q == mech.sampling_rate else (
+            f"q = {q:.4g}, the largest inclusion probability the un-noised soft label can show")
+        rows.append(row("amplified", eps1, 0.0, 1, f"one release, {qtext}, {how}; "
+                        f"{mech.label_note}", "Balle et al. 2018 Table 1"))
     else:
         rows.append(row("amplified", None, 0.0, 1,
                         "not applicable: permutation mixing uses every record every epoch "

@@ -145,10 +145,31 @@ class RDPAccountant:
                              "'substitution' only (Wang et al. 2019 Thm 9); got 'add_remove'")
 
     def rdp(self, alpha: int) -> float:
+        """RDP of order ``alpha`` of the whole run: T times one release's (Mironov 2017 Prop. 1).
+
+        One release with released soft labels is a revealed mixture over the class count j
+        (``InstaHide.inclusion_mixtures``): ``e^{(alpha-1) D}`` of a revealed mixture is the
+        weighted sum of the components' (each bounded by Wang et al. Thm 9 at ``q = j/n_c``; 0
+        at ``q = 0``), and the worst class size is taken."""
         m = self.mech
-        eps0 = m.diameter / (m.k * m.noise)
         f = subsampled_rdp_wor if m.sampler is Sampler.SUBSETS else poisson_subsampled_rdp
-        return m.releases * f(alpha, m.sampling_rate, eps0)  # Mironov 2017 Prop. 1
+        worst = 0.0
+        for _, law in m.inclusion_mixtures():
+            terms = [math.log(w) + (alpha - 1) * (f(alpha, q, m.eps0) if q > 0 else 0.0)
+                     for w, q in law]
+            worst = max(worst, float(logsumexp(terms)) / (alpha - 1))
+        return m.releases * worst  # Mironov 2017 Prop. 1
+
+    def delta(self, epsilon: float) -> float:
+        """The smallest delta the improved conversion gives at ``epsilon`` over the order grid:
+        the same conversion as :meth:`epsilon` solved for delta,
+        ``log delta = (a-1)(rdp(a) - eps + log((a-1)/a)) - log a`` (Balle et al. 2020 Thm 21)."""
+        e = float(epsilon)
+        if not (e >= 0 and math.isfinite(e)):
+            raise ValueError(f"epsilon must be a finite number >= 0; got {epsilon!r}")
+        best = min((a - 1) * (self.rdp(a) - e + math.log1p(-1.0 / a)) - math.log(a)
+                   for a in ORDERS)
+        return math.exp(min(best, 0.0))
 
     def epsilon(self, delta: float) -> tuple[float, int]:
         """(eps, best order) by the improved conversion; warns when the order is at an edge."""
@@ -175,12 +196,13 @@ def rdp_result(mech: InstaHide, delta: float) -> EpsilonResult:
         acc = RDPAccountant(mech)
     except ValueError as exc:
         return EpsilonResult("rdp", None, delta, rel, smp, mech.releases,
-                             note=f"not applicable: {exc}", source=src)
+                             note=f"not applicable: {exc}", source=src, labels=mech.labels.value)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EdgeOrderWarning)
         eps, order = acc.epsilon(delta)
-    note = f"Renyi DP at the best integer order {order}, improved conversion"
+    note = f"Renyi DP at the best integer order {order}, improved conversion; {mech.label_note}"
     if caught:
         note += "; the best order is at the edge of the grid (bound may be loose)"
     return EpsilonResult("rdp", eps, delta, rel, smp, mech.releases, note=note, source=src,
-                         extra={"order": order, "order_at_edge": bool(caught)})
+                         extra={"order": order, "order_at_edge": bool(caught)},
+                         labels=mech.labels.value)

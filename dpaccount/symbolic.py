@@ -198,9 +198,12 @@ def derive(mech: InstaHide, delta_value: float) -> Derivation:
     :func:`dpaccount.closed_form.kov_epsilon` and says so.
     """
     delta_value = closed_form._check_delta(delta_value)
+    # Delta is the shift of one record: the diameter, or under Poisson add/remove the largest
+    # record norm (InstaHide.sensitivity)
+    shift = mech.norm if mech.sampler is Sampler.POISSON else mech.diameter
     num = {
         b: sp.nsimplify(mech.noise),
-        Delta: sp.nsimplify(mech.diameter),
+        Delta: sp.nsimplify(shift),
         k: mech.k,
         N: mech.n,
     }
@@ -227,11 +230,19 @@ def derive(mech: InstaHide, delta_value: float) -> Derivation:
                       "proofs/laplace_log_ratio.py, proofs/special_cases.py"))
     if mech.sampler in (Sampler.SUBSETS, Sampler.POISSON):
         e1_expr, _ = mixture_ratio_bound()
-        e1 = e1_expr.subs({q: k / N, eps0: e0})
+        if mech.worst_inclusion == mech.sampling_rate:
+            e1 = e1_expr.subs({q: k / N, eps0: e0})
+            what = "amplified: record in the release with probability q = k/N"
+            proof = "proofs/mixture_ratio_bound.py, proofs/special_cases.py"
+        else:
+            e1 = e1_expr.subs({q: sp.nsimplify(mech.worst_inclusion), eps0: e0})
+            what = ("amplified: the un-noised soft label shows the class count, so q is the "
+                    "largest inclusion probability it can show, min(k, n_c)/n_c")
+            proof = ("proofs/mixture_ratio_bound.py, proofs/special_cases.py, "
+                     "proofs/soft_label_mixture.py")
         e1_val = e1.subs(num)
-        steps.append(Step("amplified: record in the release with probability q = k/N", eps1,
-                          e1, e1_val, _num(e1_val), "Balle et al. 2018 Table 1",
-                          "proofs/mixture_ratio_bound.py, proofs/special_cases.py"))
+        steps.append(Step(what, eps1, e1, e1_val, _num(e1_val), "Balle et al. 2018 Table 1",
+                          proof, mech.label_note))
         step_eps, count = eps1, T
         step_val, count_val = e1_val, mech.releases
         unit_note = "T releases, each eps1-DP"

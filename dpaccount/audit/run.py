@@ -24,7 +24,7 @@ import numpy as np
 
 from .._files import atomic_write_bytes
 from .._validate import check_count, check_delta
-from ..mechanism import InstaHide
+from ..mechanism import InstaHide, Labels
 from .bounds import ThresholdBound, _error_counts, ceiling, certifying_sizes, \
     check_confidence, epsilon_lower_bound, select_and_bound
 from .simulate import InstaHideReleases, NeighbourPair, worst_case_pair
@@ -136,13 +136,14 @@ def expected_audit_bound(mech: InstaHide, certifying: int, delta: float,
     median, through the same Clopper-Pearson bound. Where it is far below the accountant,
     the trials, not the bound, are what is missing. None where no loss law is available
     (permutation sampler, or eps0 beyond the lattice)."""
-    from ..pld import MAX_EPS0, pld_pair_for, shared_accountant
+    from ..pld import MAX_EPS0, attained_laws, shared_accountant
     from ..mechanism import Sampler
 
-    if mech.sampler is Sampler.PERMUTATION or mech.diameter / (mech.k * mech.noise) > MAX_EPS0:
+    if mech.sampler is Sampler.PERMUTATION or mech.eps0 > MAX_EPS0:
         return None
     try:
-        losses, p = shared_accountant(pld_pair_for(mech), mech.releases).loss_law("PQ")
+        # the worst-case pair's own loss (the audited pair): its first law, log p/q under P
+        losses, p = shared_accountant(tuple(attained_laws(mech)), mech.releases).loss_law(0)
     except ArithmeticError:
         return None
     q = p * np.exp(-losses)
@@ -258,6 +259,10 @@ def audit_mechanism(
     resumable results.
     """
     delta = check_delta(delta)
+    if mech.labels is Labels.SOFT:
+        raise ValueError("the audit simulates releases of records without a soft label; describe "
+                         "the mechanism with labels='none' (or 'noised', with the label among the "
+                         "record's coordinates)")
     confidence = check_confidence(confidence)
     trials = check_count("trials", trials)
     if trials < 2:
@@ -356,20 +361,21 @@ def accountant_tradeoff(mech: InstaHide, points: int = 400, grid: int = 80) -> d
     None where no profile is available (eps0 beyond the lattice)."""
     from ..closed_form import composition_unit, kov_delta
     from ..mechanism import Sampler
-    from ..pld import MAX_EPS0, pld_pair_for, shared_accountant
+    from ..pld import MAX_EPS0, dominating_laws, shared_accountant
 
     unit = composition_unit(mech)
     top = unit.eps * unit.count
     eps_grid = np.linspace(0.0, top, grid)
     if mech.sampler is Sampler.PERMUTATION:
         deltas = np.array([kov_delta(unit.eps, unit.count, e) for e in eps_grid])
-    elif mech.diameter / (mech.k * mech.noise) > MAX_EPS0:
+    elif mech.eps0 > MAX_EPS0:
         return None
     else:
-        acc = shared_accountant(pld_pair_for(mech), mech.releases)
+        accs = [shared_accountant(tuple(laws), mech.releases) for _, laws in
+                dominating_laws(mech)]
         # the cut tolerance of loss_law: the same composed profiles serve both (a looser cut
         # is still an upper bound: the cut mass is counted in delta_upper)
-        deltas = np.array([acc.delta(e, tol=1e-12)[1] for e in eps_grid])
+        deltas = np.array([max(a.delta(e, tol=1e-12)[1] for a in accs) for e in eps_grid])
     fpr = np.concatenate([[0.0], np.geomspace(1e-7, 1.0, points - 1)])
     fnr = np.zeros_like(fpr)
     for e, d in zip(eps_grid, deltas):

@@ -131,18 +131,23 @@ def _is_sub_multiset(small: np.ndarray, big: np.ndarray) -> bool:
 
 
 def worst_case_pair(mech: InstaHide) -> NeighbourPair:
-    """The neighbours that attain the accountant's bound for ``mech`` (THEORY.md Sec. 2-3).
+    """The worst concrete neighbours known for ``mech`` (``docs/theory.md`` Sec. 3).
 
     One-dimensional records in ``[0, Delta]``: ``D`` holds one record at ``Delta`` and N - 1
     records at 0; ``D'`` replaces it by 0 (substitution) or drops it (add/remove). One release on
-    ``D`` is then ``(1-q) Lap(0, b) + q Lap(Delta/k, b)`` and on ``D'`` is ``Lap(0, b)``: the
-    dominating pair of the PLD accountant, so the optimal test on these datasets is the one the
-    accountant's epsilon must beat. (All other records at the far end from the audited one is
-    the extreme configuration of Balle, Barthe, Gaboardi 2018, Thm 10.)
+    ``D`` is then ``(1-q) Lap(0, b) + q Lap(Delta/k, b)`` and on ``D'`` is ``Lap(0, b)``. It
+    attains eps1 for one release (Balle, Barthe, Gaboardi 2018, Thm 10); under add/remove its
+    composition is what the accountant composes. Under substitution the accountant composes the
+    symmetrised pair, which no dataset attains; this pair is the worst arrangement of the other
+    records found at the audit's default setting (checked in the tests against the other records
+    in the middle, at the record's own value, and split between the ends), so it is still the
+    pair an audit should try first. With the Poisson sampler the record sits at the largest
+    record norm (what adding it moves the sum by).
     """
     n = mech.n
     d = np.zeros((n, 1))
-    d[0, 0] = mech.diameter
+    where = mech.norm if mech.sampler is Sampler.POISSON else mech.diameter
+    d[0, 0] = where
     if mech.relation is Relation.SUBSTITUTION:
         dp = np.zeros((n, 1))
     else:
@@ -150,7 +155,7 @@ def worst_case_pair(mech: InstaHide) -> NeighbourPair:
         if dp is None:
             raise ValueError("add/remove worst case needs n >= 2 (d_prime would be empty)")
     return NeighbourPair(d, dp, mech.relation,
-                         description=f"worst case: one record at {mech.diameter:g}, the other "
+                         description=f"worst case: one record at {where:g}, the other "
                                      f"{n - 1} at 0, 1-D")
 
 
