@@ -11,7 +11,13 @@ is computed by quadrature: the real line is cut at every component mean (between
 density is a sum of exponentials; beyond the outermost cuts the density ratio is constant, so
 each tail is an atom of known mass), each piece is cut further to width <= b/2 and integrated
 by Gauss-Legendre on panels of width <= b/256. For T = 2, 3 the sums over node pairs/triples are done exactly (sorting and
-suffix sums for T = 3). In 2-D the same is done on the product of the two coordinates' panels
+suffix sums for T = 3); :class:`ConcreteProfile` brackets the profile of up to T = 64 releases by
+rounding every node's loss down (and up) onto a fine grid and composing by FFT: the rounded-down
+sum is below the true one, and ``x -> (1 - e^{eps - x})_+`` is increasing, so the result is a
+lower bound (an upper bound for rounding up), up to the quadrature accuracy. Labelled datasets
+(``labels``: the public class of every record, the same in both datasets) release the soft label
+too: the count of every class in the subset, so the loss law is the mixture over count vectors of
+the conditional pairs, the count being seen. In 2-D the same is done on the product of the two coordinates' panels
 (T = 1 only). Accuracy is that of the quadrature (~1e-10 absolute), checked in the tests against
 the closed form of a single Laplace pair.
 """
@@ -23,7 +29,7 @@ import math
 
 import numpy as np
 
-__all__ = ["subset_means", "exact_delta", "loss_nodes"]
+__all__ = ["subset_means", "exact_delta", "loss_nodes", "release_loss_law", "ConcreteProfile"]
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(4)
 
@@ -68,7 +74,7 @@ def _panels_1d(cuts, b, resolution=None):
     return z, w
 
 
-def loss_nodes(mp: np.ndarray, mq: np.ndarray, b: float):
+def loss_nodes(mp: np.ndarray, mq: np.ndarray, b: float, resolution: int | None = None):
     """1-D: the loss ``log p/q`` and its law under Q (the release of the *second* dataset), as
     nodes and masses: the two tail atoms plus quadrature nodes in between."""
     mp, mq = np.ravel(mp), np.ravel(mq)
@@ -82,7 +88,7 @@ def loss_nodes(mp: np.ndarray, mq: np.ndarray, b: float):
     vals = [lp_left - lq_left, lp_right - lq_right]
     masses = [0.5 * math.exp(lq_left), 0.5 * math.exp(lq_right)]  # Q-mass of each tail
     if hi > lo:
-        z, w = _panels_1d(cuts, b)
+        z, w = _panels_1d(cuts, b, resolution)
         p = _mix_density_1d(z, mp, b)
         q = _mix_density_1d(z, mq, b)
         vals = np.concatenate([vals, np.log(p) - np.log(q)])
@@ -170,3 +176,109 @@ def exact_delta(data: np.ndarray, data_prime: np.ndarray, k: int, b: float, eps:
             raise ValueError(f"records must be 1- or 2-dimensional; got {dim}")
         out.append(_hockey_sum(vals, masses, eps, releases))
     return max(0.0, max(out))
+
+
+def _subset_groups(n: int, k: int, labels):
+    """Index arrays of the k-subsets, grouped by the class-count vector their soft label shows
+    (one group without labels)."""
+    idx = np.array(list(itertools.combinations(range(n), k)))
+    if labels is None:
+        return [idx]
+    lab = np.asarray(labels)
+    if lab.shape != (n,):
+        raise ValueError(f"labels must give one class per record ({n}); got shape {lab.shape}")
+    classes = np.unique(lab)
+    counts = (lab[idx][:, :, None] == classes[None, None, :]).sum(axis=1)
+    groups = {}
+    for row, c in zip(idx, map(tuple, counts)):
+        groups.setdefault(c, []).append(row)
+    return [np.array(g) for g in groups.values()]
+
+
+def release_loss_law(data, data_prime, k: int, b: float, labels=None,
+                     resolution: int | None = None):
+    """One release of the concrete 1-D pair: the loss ``log p/q`` (p: ``data``, q:
+    ``data_prime``) and its law under q, as nodes and masses (quadrature). With ``labels`` (the
+    public class of each record, the same in both datasets) the release also shows the class
+    counts of its subset: the law is the mixture over count vectors, each with its conditional
+    pair. Returns ``(values, q_masses)``."""
+    d1 = np.ravel(np.asarray(data, dtype=float))
+    d2 = np.ravel(np.asarray(data_prime, dtype=float))
+    if d1.shape != d2.shape:
+        raise ValueError(f"datasets must have the same shape (substitution); got {d1.shape} "
+                         f"and {d2.shape}")
+    if not (b > 0 and math.isfinite(b)):
+        raise ValueError(f"noise must be a positive finite number; got {b!r}")
+    n = d1.size
+    if not (1 <= k <= n) or n > 12:
+        raise ValueError(f"need 1 <= k <= N <= 12; got k={k}, N={n}")
+    groups = _subset_groups(n, k, labels)
+    total = sum(len(g) for g in groups)
+    vals, masses = [], []
+    for g in groups:
+        v, m = loss_nodes(d1[g].mean(axis=1), d2[g].mean(axis=1), b, resolution)
+        vals.append(v)
+        masses.append(m * (len(g) / total))
+    return np.concatenate(vals), np.concatenate(masses)
+
+
+class ConcreteProfile:
+    """delta(eps) of ``releases`` i.i.d. releases on a concrete 1-D pair (labelled or not), both
+    directions, bracketed: :meth:`delta_bounds` returns ``(lower, upper)``.
+
+    Each release's loss nodes are rounded down (and up) onto a grid of step ``h`` and composed by
+    FFT in the tilted measure (the law under the first distribution of the direction, where
+    convolution's round-off is absolute in delta units). The true sum lies between the two
+    rounded sums, and ``E_P[(1 - e^{eps - S})_+]`` is increasing in ``S``. The ends are moved
+    out by ``rel_tol`` (3e-5) relative plus ``tol`` (1e-9) for the quadrature of the nodes and
+    the FFT round-off. The quadrature runs on panels of width ``b / resolution`` (2048 here, 8x
+    finer than :func:`exact_delta`): its error shrinks with the square of the width, and was up
+    to 1.4e-4 relative at 256 panels per b (just below the top loss, where the integrand's kink
+    falls inside a panel and composition compounds it), so about 2e-6 here (tests compare with
+    40-digit mpmath and with finer panels). Independent of the
+    accountants: this is the truth they are tested against."""
+
+    def __init__(self, data, data_prime, k: int, b: float, releases: int, labels=None, *,
+                 points: int = 1 << 20, tol: float = 1e-9, rel_tol: float = 3e-5,
+                 resolution: int = 2048):
+        if isinstance(releases, bool) or int(releases) != releases or not (1 <= releases <= 64):
+            raise ValueError(f"releases must be an integer in 1..64; got {releases!r}")
+        self.releases = int(releases)
+        self.tol, self.rel_tol = tol, rel_tol
+        self._dirs = []
+        for a, c in ((data, data_prime), (data_prime, data)):
+            v, qm = release_loss_law(a, c, k, b, labels, resolution)
+            pm = qm * np.exp(v)  # the law under the first distribution
+            keep = pm > 0
+            self._dirs.append((v[keep], pm[keep]))
+        span = max(float(v.max() - v.min()) for v, _ in self._dirs)
+        self.h = max(span * self.releases / points, 1e-12)
+        self._laws = [self._compose(v, pm, rnd) for v, pm in self._dirs
+                      for rnd in (np.floor, np.ceil)]
+
+    def _compose(self, v, pm, rnd):
+        from scipy.signal import fftconvolve
+
+        lo = float(v.min())
+        i = rnd((v - lo) / self.h).astype(np.int64)
+        one = np.bincount(i, weights=pm)
+        out, base, t = None, one, self.releases
+        while True:
+            if t & 1:
+                out = base if out is None else np.maximum(fftconvolve(out, base), 0.0)
+            t >>= 1
+            if not t:
+                break
+            base = np.maximum(fftconvolve(base, base), 0.0)
+        losses = self.releases * lo + np.arange(out.size) * self.h
+        return losses, out
+
+    def delta_bounds(self, eps: float) -> tuple[float, float]:
+        """(lower, upper) on delta(eps), the max over both directions."""
+        vals = []
+        for losses, p in self._laws:
+            m = losses > eps
+            vals.append(float(np.sum(p[m] * -np.expm1(eps - losses[m]))))
+        lower = max(vals[0], vals[2]) * (1 - self.rel_tol) - self.tol
+        upper = max(vals[1], vals[3]) * (1 + self.rel_tol) + self.tol
+        return max(0.0, lower), min(1.0, upper)
