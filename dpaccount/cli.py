@@ -12,12 +12,13 @@ import math
 import sys
 
 from . import __version__, closed_form, pld, rdp
-from .mechanism import InstaHide, Relation, Sampler, image_diameter, parse_image_shape, \
-    parse_value_range
+from .mechanism import InstaHide, Labels, Relation, Sampler, image_diameter, image_norm, \
+    parse_class_sizes, parse_image_shape, parse_value_range
 
 #: The embedded default: the paper's CIFAR-10 setting (Borgnia et al. 2021, Sec. 5): N = 50000
-#: training images of 3x32x32 in [0, 1], 4-way mixup, with Laplace scale 0.1 (about 25/255 in
-#: pixel units) and 40 epochs, at delta = 1e-5.
+#: training images of 3x32x32 in [0, 1] in 10 classes of 5000, 4-way mixup, with Laplace scale
+#: 0.1 (about 25/255 in pixel units) and 40 epochs, at delta = 1e-5. What is released is what
+#: ``dpaccount train`` releases by default: each noisy mixed image with its un-noised soft label.
 DEFAULTS = {
     "k": 4,
     "noise": 0.1,
@@ -26,10 +27,13 @@ DEFAULTS = {
     "value_range": "0,1",
     "epochs": 40.0,
     "delta": 1e-5,
+    "labels": "soft",
+    "class_sizes": "10x5000",
 }
 DEFAULT_DESCRIPTION = (
     "embedded default: the paper's CIFAR-10 setting (N=50000 images of 3x32x32 in [0,1], "
-    "k=4, Laplace scale b=0.1, 40 epochs, delta=1e-5)"
+    "10 classes of 5000, k=4, Laplace scale b=0.1, 40 epochs, soft labels released as "
+    "dpaccount train does, delta=1e-5)"
 )
 
 
@@ -43,6 +47,7 @@ AUDIT_DEFAULTS = {
     "diameter": 4.0,
     "releases": 10,
     "delta": 1e-2,
+    "labels": "none",
 }
 AUDIT_DESCRIPTION = (
     "embedded audit default: k=2 of N=4 records (q=0.5), L1 diameter 4, b=1 (eps0=2), "
@@ -74,6 +79,21 @@ def _int_like(name):
     return parse
 
 
+def _labels(text):
+    """``none``, ``soft`` or ``noised`` (``private`` is the old name of ``noised``); the old
+    ``public`` is refused: it said nothing about whether the soft label is released."""
+    t = text.strip().lower()
+    if t == "private":
+        return Labels.NOISED.value
+    if t == "public":
+        raise argparse.ArgumentTypeError(
+            "labels 'public' is ambiguous: use 'soft' if the soft label is released without "
+            "noise (what dpaccount train does) or 'none' if no label is released")
+    if t not in {m.value for m in Labels}:
+        raise argparse.ArgumentTypeError(f"labels must be one of none, soft, noised; got {text!r}")
+    return t
+
+
 def _float(name):
     def parse(text):
         try:
@@ -98,8 +118,17 @@ def _add_mechanism_args(p: argparse.ArgumentParser) -> None:
                      help="L1 diameter of a record's domain, instead of --image")
     g.add_argument("--value-range", metavar="LOW,HIGH",
                    help="pixel value range for --image (default 0,1)")
-    g.add_argument("--labels", choices=("public", "private"), default="public",
-                   help="private: the one-hot label is part of the record (+2 to the diameter)")
+    g.add_argument("--labels", type=_labels, metavar="none|soft|noised",
+                   help="what is released beside each image: soft (default: the soft label, "
+                        "without noise, as dpaccount train releases it), none (the image only), "
+                        "noised (the one-hot label is mixed and noised with the image: +2 to the "
+                        "diameter)")
+    g.add_argument("--class-sizes", metavar="SIZES",
+                   help="with --labels soft: the size of every class, e.g. 178,182,177 or "
+                        "10x5000 (default: a class of one record, the worst case)")
+    g.add_argument("--norm", type=_float("norm"), metavar="R",
+                   help="largest L1 norm of a record, for --sampler poisson (taken from --image "
+                        "and --value-range when they are given)")
     t = g.add_mutually_exclusive_group()
     t.add_argument("--epochs", type=_float("epochs"), help="passes over the data (default 40)")
     t.add_argument("--releases", type=_int_like("releases"), metavar="T",
@@ -168,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--k", type=_int_like("k"), default=4, help="default 4")
     mo.add_argument("--noise", type=_float("noise"), default=1.0, metavar="B",
                     help="Laplace scale per pixel (default 1; 0: no defense)")
-    mo.add_argument("--labels", choices=("public", "private"), default="public")
+    mo.add_argument("--labels", choices=("public", "private"), default="public",
+                    help="public: the soft label is released without noise and accounted with "
+                         "the class sizes (default); private: noised with the image")
     mo.add_argument("--epochs", type=_int_like("epochs"), default=10, help="default 10")
     mo.add_argument("--batch-size", type=_int_like("batch-size"), default=64)
     mo.add_argument("--lr", type=_float("lr"), default=3e-3)
@@ -228,9 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sampler", choices=("subsets", "permutation"), default="subsets",
                    help="subsets: i.i.d. k-subsets of the training set per sample (default); "
                         "permutation: mixing inside shuffled batches")
-    t.add_argument("--labels", choices=("public", "private"), default="public",
-                   help="public: mixed labels without noise, features-only privacy (default); "
-                        "private: labels get noise too and count in the diameter")
+    t.add_argument("--labels", choices=("soft", "noised", "public", "private"), default="soft",
+                   help="soft: mixed labels released without noise, accounted with the class "
+                        "sizes (default; 'public' is the old name); noised: labels get noise too "
+                        "and count in the diameter ('private' is the old name)")
     t.add_argument("--no-clip", action="store_true", help="do not clip images to [0, 1] after "
                                                           "the noise")
     t.add_argument("--no-augment", action="store_true",
@@ -261,7 +293,8 @@ def mechanism_from_args(args, defaults: dict = DEFAULTS) -> tuple[InstaHide, flo
     """Build the mechanism from parsed flags; returns (mechanism, delta, defaults used, domain).
 
     ``defaults`` names the embedded default of every flag left out; it holds either ``image``
-    or ``diameter``, and either ``epochs`` or ``releases``."""
+    or ``diameter``, and either ``epochs`` or ``releases``. Every flag is checked here, before
+    any work."""
     used = []
 
     def pick(name):
@@ -272,6 +305,9 @@ def mechanism_from_args(args, defaults: dict = DEFAULTS) -> tuple[InstaHide, flo
         return v
 
     k, noise, n, delta = pick("k"), pick("noise"), pick("n"), None
+    labels = Labels(pick("labels"))
+    noised = labels is Labels.NOISED
+    norm = args.norm
     if args.diameter is None and args.image is None and "diameter" in defaults:
         args.diameter = pick("diameter")
     if args.diameter is not None:
@@ -280,24 +316,41 @@ def mechanism_from_args(args, defaults: dict = DEFAULTS) -> tuple[InstaHide, flo
         diameter = args.diameter
         if not (isinstance(diameter, float) and math.isfinite(diameter) and diameter > 0):
             raise ValueError(f"diameter must be a positive finite number; got {diameter}")
-        if args.labels == "private":
+        if noised:
             diameter += 2.0
+            norm = None if norm is None else norm + 1.0
         domain = f"L1 diameter {diameter:g}"
+        if norm is not None and args.sampler == Sampler.POISSON.value:
+            domain += f", largest record norm {norm:g}"
     else:
         shape_text = pick("image")
         shape = parse_image_shape(shape_text)
         lo_hi = parse_value_range(pick("value_range"))
-        diameter = image_diameter(shape, lo_hi, labels=args.labels == "private")
+        diameter = image_diameter(shape, lo_hi, labels=noised)
+        if norm is not None:
+            raise ValueError("--norm applies to --diameter only; with --image it is taken from "
+                             "the image shape and --value-range")
+        norm = image_norm(shape, lo_hi, labels=noised)
         domain = (f"images {shape_text} in [{lo_hi[0]:g}, {lo_hi[1]:g}], "
                   f"L1 diameter {diameter:g}")
-    if args.labels == "private":
-        domain += " (labels private: +2 for the one-hot label)"
-    else:
-        domain += " (labels public)"
+        if args.sampler == Sampler.POISSON.value:
+            domain += f", largest record norm {norm:g}"
+    if noised:
+        domain += " (labels noised: +2 for the one-hot label)"
+    class_sizes = None
+    if args.class_sizes is not None:
+        if labels is not Labels.SOFT:
+            raise ValueError(f"--class-sizes applies to --labels soft only; got --labels "
+                             f"{labels.value}")
+        class_sizes = parse_class_sizes(args.class_sizes)
+    elif labels is Labels.SOFT and "n" in used and "class_sizes" in defaults:
+        used.append("class-sizes")
+        class_sizes = parse_class_sizes(defaults["class_sizes"])
     delta = pick("delta")
     closed_form._check_delta(delta)
     common = dict(k=k, noise=noise, n=n, diameter=diameter, sampler=args.sampler,
-                  relation=args.relation)
+                  relation=args.relation, labels=labels, class_sizes=class_sizes,
+                  norm=norm if args.sampler == Sampler.POISSON.value else None)
     if args.releases is None and args.epochs is None and "releases" in defaults:
         args.releases = pick("releases")
     if args.releases is not None:
@@ -320,9 +373,10 @@ def _header(mech: InstaHide, delta: float, used: list[str], domain: str,
     lines = [
         f"DP-InstaHide: k={mech.k}, noise b={mech.noise:g}, N={mech.n}, {domain}",
         f"releases T={mech.releases} ({mech.epochs:g} epochs), sampler {mech.sampler.value}, "
-        f"relation {mech.relation.value}, target delta {delta:g}",
+        f"relation {mech.relation.value}, {mech.label_note}, target delta {delta:g}",
     ]
-    if set(used) >= {x.replace("_", "-") for x in defaults} - {"delta", "value-range"}:
+    if set(used) >= {x.replace("_", "-") for x in defaults} - {"delta", "value-range", "labels",
+                                                              "class-sizes"}:
         lines.append(f"(no mechanism flags given: {description})")
     elif used:
         lines.append(f"(embedded defaults used for: {', '.join('--' + u for u in used)})")
@@ -349,10 +403,11 @@ def cmd_epsilon(args) -> int:
         return 0
     print("\n".join(_header(mech, delta, used, domain)))
     print()
-    head = ("method", "epsilon (upper bound)", "delta", "relation", "sampler", "releases",
-            "interval")
+    head = ("method", "epsilon (upper bound)", "delta", "relation", "sampler", "labels",
+            "releases", "interval")
     table = [head] + [
-        (r.method, _fmt(r.epsilon), _fmt(r.delta), r.relation, r.sampler, str(r.releases),
+        (r.method, _fmt(r.epsilon), _fmt(r.delta), r.relation, r.sampler, r.labels,
+         str(r.releases),
          f"[{_fmt(r.extra['epsilon_lower'])}, {_fmt(r.extra['epsilon_upper'])}]"
          if r.extra.get("epsilon_lower") is not None else "")
         for r in rows
@@ -564,6 +619,9 @@ def cmd_audit(args) -> int:
     from .audit.run import audit_mechanism
 
     mech, delta, used, domain = mechanism_from_args(args, AUDIT_DEFAULTS)
+    if mech.labels is not Labels.NONE:
+        raise ValueError(f"audit mechanism simulates unlabelled records (the image release); "
+                         f"--labels must be none; got {mech.labels.value}")
     _check_png("--plot", args.plot)
     pair = _load_pair(args.pair, mech.relation) if args.pair is not None else None
     dim = pair.d.shape[1] if pair is not None else 1
@@ -643,12 +701,17 @@ def cmd_train(args) -> int:
     if pr["epsilon"] is None:
         print(f"epsilon: none ({pr['note']}); releases T={pr['releases']}")
     else:
+        mech = pr["mechanism"]
+        # the epsilon command adds the label's 2 itself for --labels noised
+        diameter = mech["diameter"] - (2.0 if mech["labels"] == "noised" else 0.0)
+        sizes = ("" if not mech["class_sizes"] else
+                 " --class-sizes " + ",".join(str(c) for c in mech["class_sizes"]))
         print(f"epsilon <= {pr['epsilon']:.6g} at delta {pr['delta']:g} (upper bound, method "
-              f"{pr['method']}, relation {pr['relation']}, sampler {pr['sampler']}, releases "
-              f"T={pr['releases']}); the same as dpaccount epsilon with "
-              f"--k {eff.k} --noise {eff.noise:g} --n {m['n_train']} --diameter "
-              f"{pr['mechanism']['diameter']:g} --releases {pr['releases']} --sampler "
-              f"{pr['sampler']} --delta {pr['delta']:g}")
+              f"{pr['method']}, relation {pr['relation']}, sampler {pr['sampler']}, labels "
+              f"{mech['labels']}, releases T={pr['releases']}); the same as dpaccount epsilon "
+              f"with --k {eff.k} --noise {eff.noise:g} --n {m['n_train']} --diameter "
+              f"{diameter:g} --releases {pr['releases']} --sampler {pr['sampler']} --labels "
+              f"{mech['labels']}{sizes} --delta {pr['delta']:g}")
     return 0
 
 

@@ -5,7 +5,9 @@ output j, as drawn by a sampler of :mod:`training.samplers`) to ``(B, ...)``:
 ``(1/k) sum_i x_ji + Lap(0, b)`` in every coordinate, with fresh noise from its
 ``torch.Generator``. Labels are either *public* (the soft label is the mean of the k one-hot
 labels, no noise; the accountant's diameter covers the features only) or *private* (part of the
-record: the mean one-hot label gets Laplace noise too, and the diameter grows by 2). Clipping to
+record: the mean one-hot label gets Laplace noise too, and the diameter grows by 2). The accountant
+covers what is released: with public (``soft``) labels it accounts the class counts the soft label
+shows (``dpaccount.Labels.SOFT``). Clipping to
 the value range after the noise is post-processing and costs no privacy. Nothing here computes
 privacy; :func:`torch_release_fn` exposes the same code to ``dpaccount.audit``.
 """
@@ -54,8 +56,9 @@ class InstaHideAugment:
             raise ValueError(f"k must be a positive integer; got {k!r}")
         if not (noise >= 0 and np.isfinite(noise)):
             raise ValueError(f"noise must be a finite number >= 0; got {noise!r}")
+        labels = {"soft": "public", "noised": "private"}.get(labels, labels)
         if labels not in ("public", "private"):
-            raise ValueError(f"labels must be 'public' or 'private'; got {labels!r}")
+            raise ValueError(f"labels must be 'soft' or 'noised'; got {labels!r}")
         self.k, self.noise, self.generator = int(k), float(noise), generator
         self.clip, self.labels, self.num_classes = clip, labels, num_classes
 

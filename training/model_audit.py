@@ -17,10 +17,11 @@ Canaries (all in [0, 1], so the accountant's diameter covers them):
 ``mislabeled`` a test image with a wrong label; ``ood`` a random binary patch image with a random
 label; ``corner`` the pixelwise complement of record 0 with a wrong label (the farthest record in
 L1 from the one it replaces: the domain's worst case). With labels public (the default, as in
-the training table) the guarantee covers features only, so ``ood`` and ``corner`` canaries then
-take the label of record 0 and only the image changes; a ``mislabeled`` canary, and the one-run
-audit's added canaries, need ``labels="private"`` (noised and counted in the diameter) for a
-DP run.
+the training table) the soft label is released without noise and the guarantee (which accounts
+the class counts it shows) is for substitutions that keep the label, so ``ood`` and ``corner``
+canaries then take the label of record 0 and only the image changes; a ``mislabeled`` canary,
+and the one-run audit's added canaries, need ``labels="private"`` (noised and counted in the
+diameter) for a DP run.
 """
 
 from __future__ import annotations
@@ -123,9 +124,16 @@ def _mechanism(cfg: ModelAuditConfig, data: ImageData, n: int, releases: int,
                relation: str) -> InstaHide | None:
     if cfg.noise == 0:
         return None
-    diameter = image_diameter(data.shape, data.value_range, labels=cfg.labels == "private")
+    noised = cfg.labels == "private"
+    diameter = image_diameter(data.shape, data.value_range, labels=noised)
+    if noised:
+        return InstaHide(k=cfg.k, noise=cfg.noise, n=n, diameter=diameter, releases=releases,
+                         sampler="subsets", relation=relation, labels="noised")
+    # labels public: the soft label is released without noise (the canary keeps the label of
+    # the record it replaces, so the class sizes are the training set's)
+    sizes = [int(c) for c in torch.bincount(data.y_train.cpu()).tolist() if c > 0]
     return InstaHide(k=cfg.k, noise=cfg.noise, n=n, diameter=diameter, releases=releases,
-                     sampler="subsets", relation=relation)
+                     sampler="subsets", relation=relation, labels="soft", class_sizes=sizes)
 
 
 def _accountant(mech, delta):

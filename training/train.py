@@ -36,7 +36,8 @@ from .data import ImageData, load_dataset
 from .models import build_model
 from .samplers import KSubsetSampler, PermutationMixer
 
-__all__ = ["TrainConfig", "train", "mechanism_of", "epsilon_report", "resolve_device"]
+__all__ = ["TrainConfig", "train", "mechanism_of", "epsilon_report", "resolve_device",
+           "canonical_labels"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 2e-3
     sampler: str = "subsets"
-    labels: str = "public"
+    labels: str = "soft"
     clip: bool = True
     augment: bool = True
     delta: float = 1e-5
@@ -74,8 +75,7 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive finite number; got {self.lr!r}")
         if self.sampler not in ("subsets", "permutation"):
             raise ValueError(f"sampler must be 'subsets' or 'permutation'; got {self.sampler!r}")
-        if self.labels not in ("public", "private"):
-            raise ValueError(f"labels must be 'public' or 'private'; got {self.labels!r}")
+        object.__setattr__(self, "labels", canonical_labels(self.labels))
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {self.device!r}")
         if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
@@ -88,6 +88,17 @@ class TrainConfig:
         if self.augment:
             return self
         return replace(self, k=1, noise=0.0, sampler="permutation")
+
+
+def canonical_labels(value) -> str:
+    """``soft`` (the mean one-hot label is released without noise: what DP-InstaHide training
+    does, and what the accountant then covers with the class sizes) or ``noised`` (the label is
+    noised with the image and counts in the diameter). ``public`` and ``private`` are the old
+    names of the same two releases."""
+    name = {"public": "soft", "private": "noised"}.get(value, value)
+    if name not in ("soft", "noised"):
+        raise ValueError(f"labels must be 'soft' or 'noised'; got {value!r}")
+    return name
 
 
 def resolve_device(name: str) -> torch.device:
@@ -104,9 +115,14 @@ def mechanism_of(cfg: TrainConfig, data: ImageData, releases: int) -> InstaHide 
     eff = cfg.effective
     if eff.noise == 0:
         return None
-    diameter = image_diameter(data.shape, data.value_range, labels=eff.labels == "private")
+    noised = eff.labels == "noised"
+    diameter = image_diameter(data.shape, data.value_range, labels=noised)
+    # soft labels: the accountant needs the class sizes (the label shows the class counts)
+    sizes = None if noised else [int(c) for c in
+                                 torch.bincount(data.y_train.cpu()).tolist() if c > 0]
     return InstaHide(k=eff.k, noise=eff.noise, n=int(data.x_train.shape[0]), diameter=diameter,
-                     releases=int(releases), sampler=eff.sampler, relation="substitution")
+                     releases=int(releases), sampler=eff.sampler, relation="substitution",
+                     labels="noised" if noised else "soft", class_sizes=sizes)
 
 
 def epsilon_report(cfg: TrainConfig, data: ImageData, releases: int) -> dict:
