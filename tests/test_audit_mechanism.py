@@ -23,7 +23,7 @@ EPS1 = math.log1p(0.5 * math.expm1(2.0))
 
 def test_one_release_meets_eps1():
     """Acceptance: one release, 1e6 trials per side, 95%: audit / accountant >= 0.95."""
-    mech = InstaHide(releases=1, **ONE)
+    mech = InstaHide(labels="none", releases=1, **ONE)
     r = audit_mechanism(mech, delta=1e-5, trials=10**6, seed=1)
     assert r.epsilon_upper_bound == pytest.approx(EPS1, rel=1e-3)  # the tight PLD row
     assert r.ratio >= 0.95, r.summary()
@@ -33,7 +33,7 @@ def test_one_release_meets_eps1():
 def test_ten_releases_reach_the_tight_pld_value():
     """Acceptance: T = 10, delta = 1e-2, 1e6 trials per side, threshold chosen on a split:
     audit / tight PLD >= 0.8."""
-    mech = InstaHide(releases=10, **ONE)
+    mech = InstaHide(labels="none", releases=10, **ONE)
     r = audit_mechanism(mech, delta=1e-2, trials=10**6, seed=2)
     assert r.test.selection == "split"
     assert r.accountant.startswith("pld")
@@ -63,8 +63,9 @@ def test_audit_never_exceeds_the_accountant():
     def run(cfg):
         (sampler, relation), k, extra, eps0, t, delta, seed = cfg
         n = k + extra + (1 if relation == "add_remove" else 0)
-        mech = InstaHide(k=k, noise=1.0, n=n, diameter=eps0 * k, releases=t, sampler=sampler,
-                         relation=relation)
+        mech = InstaHide(labels="none", k=k, noise=1.0, n=n, diameter=eps0 * k, releases=t,
+                         sampler=sampler, relation=relation,
+                         norm=eps0 * k if sampler == "poisson" else None)
         r = audit_mechanism(mech, delta=delta, trials=20000, seed=seed)
         seen.append(r.exceeds_upper_bound)
         # far above the bound is no chance event: at most the ceiling, and not 20% over
@@ -83,7 +84,7 @@ def test_audit_never_exceeds_the_accountant():
 def test_broken_mechanisms_are_flagged(name, broken):
     """Acceptance: each broken implementation's audited lower bound exceeds the epsilon that the
     accountant claims for the correct mechanism (one release, eps1 = 1.434)."""
-    mech = InstaHide(releases=1, **ONE)
+    mech = InstaHide(labels="none", releases=1, **ONE)
     args = dict(k=2, noise=1.0, releases=1)
     args.update(broken)
     fn = InstaHideReleases(**args)
@@ -99,7 +100,7 @@ def test_broken_mechanisms_are_flagged(name, broken):
 
 def test_a_user_callable_plugs_in():
     """Any callable (dataset, trials, rng) -> (trials, T, d) is audited the same way."""
-    mech = InstaHide(releases=2, **ONE)
+    mech = InstaHide(labels="none", releases=2, **ONE)
 
     def mine(dataset, trials, rng):
         out = np.empty((trials, 2, 1))
@@ -121,7 +122,7 @@ def test_a_user_callable_plugs_in():
 
 
 def test_bonferroni_selection_uses_the_llr_range():
-    mech = InstaHide(releases=3, **ONE)
+    mech = InstaHide(labels="none", releases=3, **ONE)
     r = audit_mechanism(mech, delta=1e-2, trials=50000, selection="bonferroni")
     assert r.test.selection == "bonferroni" and r.test.candidates == 200
     assert 0 < r.epsilon_lower_bound <= r.epsilon_upper_bound
@@ -132,7 +133,7 @@ class _Interrupt(Exception):
 
 
 def test_interrupted_run_resumes_without_losing_trials(tmp_path):
-    mech = InstaHide(releases=200, **ONE)  # 2621 trials per block: 8 blocks per side
+    mech = InstaHide(labels="none", releases=200, **ONE)  # 2621 trials per block: 8 blocks per side
     ref = audit_mechanism(mech, delta=1e-2, trials=20000, seed=5)
     faithful = InstaHideReleases.from_mechanism(mech)
     calls = []
@@ -170,7 +171,7 @@ def test_interrupted_run_resumes_without_losing_trials(tmp_path):
 
 
 def test_more_trials_reuse_finished_blocks(tmp_path):
-    mech = InstaHide(releases=200, **ONE)
+    mech = InstaHide(labels="none", releases=200, **ONE)
     a = audit_mechanism(mech, delta=1e-2, trials=5000, seed=9, store=tmp_path)
     n_before = len(list(tmp_path.glob("scores-*.npy")))
     b = audit_mechanism(mech, delta=1e-2, trials=12000, seed=9, store=tmp_path)
@@ -194,7 +195,7 @@ def test_accountant_region_is_the_dp_inequality():
 ])
 def test_audit_refuses_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        audit_mechanism(InstaHide(releases=1, **ONE), **kwargs)
+        audit_mechanism(InstaHide(labels="none", releases=1, **ONE), **kwargs)
 
 
 # ---------------------------------------------------------------- CLI
@@ -264,7 +265,7 @@ def test_cli_audit_malformed_pair_files(tmp_path):
 def test_worst_case_pair_is_where_the_accountant_is_attained():
     """The exact LLR test on the worst-case pair beats the same test on a milder pair (the
     changed record at half the diameter)."""
-    mech = InstaHide(releases=1, **ONE)
+    mech = InstaHide(labels="none", releases=1, **ONE)
     wc = audit_mechanism(mech, delta=1e-5, trials=100_000, seed=4)
     pair = worst_case_pair(mech)
     from dpaccount.audit import NeighbourPair

@@ -253,11 +253,11 @@ def test_neighbour_pair_validation(kwargs, match):
 
 
 def test_worst_case_pair_shapes():
-    m = InstaHide(k=2, noise=1.0, n=5, diameter=3.0, releases=1)
+    m = InstaHide(labels="none", k=2, noise=1.0, n=5, diameter=3.0, releases=1)
     p = worst_case_pair(m)
     assert p.l1_distance == 3.0 and p.d.shape == (5, 1) and p.d_prime.shape == (5, 1)
-    m2 = InstaHide(k=2, noise=1.0, n=5, diameter=3.0, releases=1, sampler="poisson",
-                   relation="add_remove")
+    m2 = InstaHide(labels="none", k=2, noise=1.0, n=5, diameter=3.0, releases=1, sampler="poisson",
+                   relation="add_remove", norm=3.0)
     p2 = worst_case_pair(m2)
     assert p2.d_prime.shape == (4, 1) and p2.l1_distance == 3.0
 
@@ -305,7 +305,7 @@ def test_exact_llr_poisson_matches_brute_force():
 @pytest.mark.parametrize("k,n,t", [(1, 2, 2), (2, 3, 3), (2, 3, 2), (3, 3, 5), (2, 4, 3)])
 def test_exact_llr_permutation_matches_brute_force(k, n, t):
     """Joint density of an epoch: average over all k-tuples of positions of the record."""
-    mech = InstaHide(k=k, noise=1.0, n=n, diameter=1.5 * k, releases=t, sampler="permutation")
+    mech = InstaHide(labels="none", k=k, noise=1.0, n=n, diameter=1.5 * k, releases=t, sampler="permutation")
     pair = worst_case_pair(mech)
     stat = ExactLLR(InstaHideReleases.from_mechanism(mech), pair)
     z = np.random.default_rng(k * 10 + n).normal(size=(4, t, 1)) * 2
@@ -322,7 +322,7 @@ def test_exact_llr_permutation_matches_brute_force(k, n, t):
 
 
 def test_exact_llr_refuses_what_it_cannot_compute():
-    mech = InstaHide(k=2, noise=1.0, n=3, diameter=1.0, releases=1, sampler="permutation")
+    mech = InstaHide(labels="none", k=2, noise=1.0, n=3, diameter=1.0, releases=1, sampler="permutation")
     pair = NeighbourPair([[0.0], [1.0], [2.0]], [[5.0], [1.0], [2.0]], "substitution")
     with pytest.raises(ValueError, match="black-box"):
         ExactLLR(InstaHideReleases.from_mechanism(mech), pair)
@@ -347,7 +347,7 @@ def test_llr_rounding_removes_the_float_side_channel():
     from dpaccount.audit import audit_mechanism
     from dpaccount.audit import statistics as S
 
-    mech = InstaHide(k=1, noise=1.0, n=1, diameter=1.8918326134912882, releases=1)
+    mech = InstaHide(labels="none", k=1, noise=1.0, n=1, diameter=1.8918326134912882, releases=1)
     pair = worst_case_pair(mech)
     exact = ExactLLR(InstaHideReleases.from_mechanism(mech), pair)
 
@@ -376,3 +376,25 @@ def test_ordered_sample_is_a_uniform_permutation_prefix(n, size):
     exact = {c: 1 / len(cells) for c in cells}
     _assert_close(_freq(rows.astype(float)), {tuple(float(x) for x in c): p
                                               for c, p in exact.items()}, m)
+
+
+def test_default_pair_is_the_worst_arrangement_found_at_the_audit_default():
+    # the accountant composes the symmetrised pair, which no dataset attains; the audit's default
+    # pair must still be the worst concrete arrangement of the other records at its default
+    # setting (k=2, N=4, Delta=4, b=1, T=10, delta=1e-2), compared by dpaccount.exact (an
+    # independent quadrature) with the other records in the middle, at the record's own value,
+    # split between the ends, and spread out
+    from scipy.optimize import brentq
+
+    from dpaccount.exact import ConcreteProfile
+
+    m = InstaHide(labels="none", k=2, noise=1.0, n=4, diameter=4.0, releases=10)
+    pair = worst_case_pair(m)
+
+    def eps_of(d, dp):
+        prof = ConcreteProfile(np.ravel(d), np.ravel(dp), 2, 1.0, 10, points=1 << 17)
+        return brentq(lambda e: prof.delta_bounds(e)[0] - 1e-2, 0.0, 40.0, xtol=1e-4)
+
+    default = eps_of(pair.d, pair.d_prime)
+    for others in ([2, 2, 2], [4, 4, 4], [0, 4, 4], [0, 0, 4], [1, 2, 3], [3, 3, 3]):
+        assert eps_of([4] + others, [0] + others) <= default + 1e-3, others

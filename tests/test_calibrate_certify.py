@@ -19,7 +19,7 @@ DIGITS = dict(k=4, noise=1.0, n=1797, diameter=64.0, releases=17970)
 @settings(max_examples=6)
 @given(st.sampled_from([0.5, 1.0, 2.0, 8.0]), st.sampled_from([2, 4, 8]))
 def test_calibrated_noise_meets_target_and_is_nearly_smallest(target, k):
-    m = InstaHide(**{**DIGITS, "k": k})
+    m = InstaHide(labels="none", **{**DIGITS, "k": k})
     cal = calibrate_noise(m, target, 1e-5)
     # the budget is met, re-checked independently here
     assert tight_epsilon(dataclasses.replace(m, noise=cal.value), 1e-5) <= target
@@ -28,7 +28,7 @@ def test_calibrated_noise_meets_target_and_is_nearly_smallest(target, k):
 
 
 def test_calibrate_k_returns_smallest_k_meeting_target():
-    m = InstaHide(**{**DIGITS, "noise": 4.0})
+    m = InstaHide(labels="none", **{**DIGITS, "noise": 4.0})
     cal = calibrate_k(m, 8.0, 1e-5)
     assert tight_epsilon(cal.mechanism, 1e-5) <= 8.0
     for k in range(1, int(cal.value)):
@@ -39,7 +39,7 @@ def test_calibrate_k_returns_smallest_k_meeting_target():
                                   (1.0, 1.0)])
 def test_calibrate_bad_targets(args):
     with pytest.raises(ValueError):
-        calibrate_noise(InstaHide(**DIGITS), *args)
+        calibrate_noise(InstaHide(labels="none", **DIGITS), *args)
 
 
 def test_group_inclusion_probability_against_direct_combinatorics():
@@ -51,7 +51,7 @@ def test_group_inclusion_probability_against_direct_combinatorics():
 
 
 def test_certificates_follow_their_formulas():
-    m = InstaHide(**{**DIGITS, "noise": 8.0})
+    m = InstaHide(labels="none", **{**DIGITS, "noise": 8.0})
     certs = {c.method: c for c in certify(m, 2, 0.01)}
     g = certs["group_privacy"]
     # the reported bound is the formula at the reported (eps, delta)
@@ -65,13 +65,13 @@ def test_certificates_follow_their_formulas():
 
 
 def test_vacuous_certificate_is_flagged():
-    m = InstaHide(**DIGITS)  # b = 1: eps in the hundreds
+    m = InstaHide(labels="none", **DIGITS)  # b = 1: eps in the hundreds
     certs = certify(m, 10, 0.05)
     assert all(c.vacuous and c.bound == 1.0 for c in certs)
 
 
 def test_no_poison_effect_without_success():
-    m = InstaHide(**{**DIGITS, "noise": 16.0})
+    m = InstaHide(labels="none", **{**DIGITS, "noise": 16.0})
     certs = certify(m, 1, 0.0)
     g = [c for c in certs if c.method == "group_privacy"][0]
     assert g.bound == pytest.approx(g.delta)  # only the delta term remains (p = 1)
@@ -80,7 +80,7 @@ def test_no_poison_effect_without_success():
 @pytest.mark.parametrize("args", [(0, 0.1), (2, 1.5), (2, -0.1), (2000, 0.1), (2.5, 0.1)])
 def test_certify_bad_input(args):
     with pytest.raises(ValueError):
-        certify(InstaHide(**DIGITS), *args)
+        certify(InstaHide(labels="none", **DIGITS), *args)
 
 
 @pytest.mark.parametrize("argv,needle", [

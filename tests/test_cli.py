@@ -50,7 +50,7 @@ def _json(*args):
 
 
 CONTRACT = ["epsilon", "--k", "4", "--noise", "0.1", "--n", "50000", "--image", "3x32x32",
-            "--epochs", "40", "--delta", "1e-5", "--json"]
+            "--epochs", "40", "--delta", "1e-5", "--class-sizes", "10x5000", "--json"]
 
 
 def test_json_contract():
@@ -67,8 +67,11 @@ def test_json_contract():
     # independent values: Delta = 3*32*32 = 3072, b = 0.1, k = 4
     assert rows["naive"]["epsilon"] == 30720.0
     assert rows["per_release"]["epsilon"] == 7680.0
-    # eps1 = 7680 + log(4/50000) + log1p((1-q) e^-7680 / q): the last term underflows to 0
-    assert rows["amplified"]["epsilon"] == pytest.approx(7680 + math.log(4 / 50000), rel=1e-15)
+    # soft labels (the default release) of 10 classes of 5000: the label can show all k = 4
+    # records of the record's class, so q = 4/5000, not k/N = 4/50000;
+    # eps1 = 7680 + log(q) + log1p((1-q) e^-7680 / q): the last term underflows to 0
+    assert rows["amplified"]["epsilon"] == pytest.approx(7680 + math.log(4 / 5000), rel=1e-15)
+    assert all(r["labels"] == "soft" for r in out["results"])
     assert rows["basic"]["epsilon"] == pytest.approx(2e6 * rows["amplified"]["epsilon"],
                                                      rel=1e-15)
     assert rows["kov"]["delta"] == 1e-5 and rows["basic"]["delta"] == 0.0
@@ -81,14 +84,14 @@ def test_json_contract():
 def test_diameter_and_releases_replace_image_and_epochs():
     a = _json(*CONTRACT)
     b = _json("epsilon", "--k", "4", "--noise", "0.1", "--n", "50000", "--diameter", "3072",
-              "--releases", "2e6", "--delta", "1e-5", "--json")
+              "--releases", "2e6", "--delta", "1e-5", "--class-sizes", "10x5000", "--json")
     assert [r["epsilon"] for r in a["results"]] == [r["epsilon"] for r in b["results"]]
 
 
 def test_kov_at_2e6_releases_with_eps0_in_the_hundreds():
     # eps0 = 300: Delta = 120, k = 4, b = 0.1
     out = _json("epsilon", "--k", "4", "--noise", "0.1", "--n", "50000", "--diameter", "120",
-                "--releases", "2000000", "--json")
+                "--releases", "2000000", "--labels", "none", "--json")
     kov = {r["method"]: r for r in out["results"]}["kov"]["epsilon"]
     e1 = cf.amplified_epsilon(300.0, 4 / 50000)
     assert kov == pytest.approx(2e6 * e1 + math.log1p(-1e-5), rel=1e-12)
@@ -105,7 +108,8 @@ def test_no_flags_uses_and_announces_the_default(capsys):
 
 def test_every_row_in_text_output_names_relation_sampler_delta(capsys):
     assert main(["epsilon", "--k", "2", "--noise", "1", "--n", "100", "--diameter", "1",
-                 "--releases", "50", "--relation", "add_remove", "--sampler", "poisson"]) == 0
+                 "--releases", "50", "--relation", "add_remove", "--sampler", "poisson",
+                 "--norm", "1", "--labels", "none"]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.split()[:1] and line.split()[0] in
             cf.CLOSED_FORM_METHODS + ("rdp", "pld")]
@@ -122,9 +126,15 @@ def test_derive_text_latex_json():
                     "--epochs", "10", "--latex", check=True).stdout
     assert latex.startswith(r"\begin{align*}")
     out = _json("derive", "--k", "4", "--noise", "1", "--n", "1797", "--image", "8x8",
-                "--epochs", "10", "--json")
+                "--epochs", "10", "--labels", "none", "--json")
     amp = [s for s in out["steps"] if s["title"].startswith("amplified")][0]
     assert amp["value"] == pytest.approx(cf.amplified_epsilon(16.0, 4 / 1797), rel=1e-14)
+    # the default release has an un-noised soft label: a record alone in its class (no class
+    # sizes given) gets no amplification, q = 1
+    out = _json("derive", "--k", "4", "--noise", "1", "--n", "1797", "--image", "8x8",
+                "--epochs", "10", "--json")
+    amp = [s for s in out["steps"] if s["title"].startswith("amplified")][0]
+    assert amp["value"] == pytest.approx(16.0, rel=1e-14) and "soft label" in amp["title"]
 
 
 BAD = [
@@ -155,6 +165,18 @@ BAD = [
     (["--sampler", "poisson"], "poisson"),
     (["--sampler", "permutation", "--relation", "add_remove"], "permutation"),
     (["--bogus"], "unrecognized"),
+    (["--labels", "public"], "ambiguous"),
+    (["--labels", "hard"], "labels"),
+    (["--class-sizes", "10x500"], "sum to n"),
+    (["--class-sizes", "3,a,4"], "class sizes"),
+    (["--class-sizes", "0,50000"], "class sizes"),
+    (["--labels", "none", "--class-sizes", "10x5000"], "--class-sizes applies"),
+    (["--labels", "soft", "--relation", "add_remove"], "soft"),
+    (["--diameter", "1", "--norm", "0.1", "--sampler", "poisson", "--relation", "add_remove",
+      "--labels", "none"], "norm must be at least"),
+    (["--diameter", "1", "--norm", "nan", "--sampler", "poisson", "--relation", "add_remove",
+      "--labels", "none"], "norm"),
+    (["--image", "8x8", "--norm", "5"], "--norm applies"),
 ]
 
 

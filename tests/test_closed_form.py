@@ -176,7 +176,7 @@ def test_eps1_at_most_eps0(eps0, q):
 
 
 def mech(k=4, b=1.0, n=1000, diam=1.0, T=100):
-    return InstaHide(k=k, noise=b, n=n, diameter=diam, releases=T)
+    return InstaHide(labels="none", k=k, noise=b, n=n, diameter=diam, releases=T)
 
 
 def table(m, delta=1e-5):
@@ -267,7 +267,7 @@ def test_bad_arguments_are_refused(call):
 
 
 def test_permutation_sampler_has_no_amplification():
-    m = InstaHide(k=4, noise=1.0, n=100, diameter=2.0, releases=250, sampler="permutation")
+    m = InstaHide(labels="none", k=4, noise=1.0, n=100, diameter=2.0, releases=250, sampler="permutation")
     rows = {r.method: r for r in cf.closed_form_table(m, 1e-5)}
     assert rows["amplified"].epsilon is None and "not applicable" in rows["amplified"].note
     # ceil(250/100) = 3 epochs, each a Laplace mechanism of sensitivity Delta: 3 * Delta/b
@@ -276,8 +276,8 @@ def test_permutation_sampler_has_no_amplification():
 
 
 def test_add_remove_subsets_uses_q_at_n():
-    a = InstaHide(k=4, noise=1.0, n=100, diameter=2.0, releases=10, relation="add_remove")
-    s = InstaHide(k=4, noise=1.0, n=100, diameter=2.0, releases=10)
+    a = InstaHide(labels="none", k=4, noise=1.0, n=100, diameter=2.0, releases=10, relation="add_remove")
+    s = InstaHide(labels="none", k=4, noise=1.0, n=100, diameter=2.0, releases=10)
     ta, ts = cf.closed_form_table(a, 1e-5), cf.closed_form_table(s, 1e-5)
     assert [r.epsilon for r in ta] == [r.epsilon for r in ts]
     assert all(r.relation == "add_remove" for r in ta)

@@ -10,7 +10,7 @@ BASE = dict(k=4, noise=0.1, n=50000, diameter=3072.0, releases=2_000_000)
 
 
 def test_fields_are_normalised_and_frozen():
-    m = InstaHide(**{**BASE, "n": 50000.0}, sampler="subsets", relation="substitution")
+    m = InstaHide(labels="none", **{**BASE, "n": 50000.0}, sampler="subsets", relation="substitution")
     assert m.n == 50000 and isinstance(m.n, int)
     assert m.sampler is Sampler.SUBSETS and m.relation is Relation.SUBSTITUTION
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -18,16 +18,16 @@ def test_fields_are_normalised_and_frozen():
 
 
 def test_derived_quantities():
-    m = InstaHide(**BASE)
+    m = InstaHide(labels="none", **BASE)
     assert m.sampling_rate == 4 / 50000
     assert m.sensitivity == 3072.0 / 4
     assert m.epochs == 40.0
 
 
 def test_from_epochs_gives_epochs_times_n():
-    m = InstaHide.from_epochs(k=4, noise=0.1, n=50000, diameter=3072.0, epochs=40)
+    m = InstaHide.from_epochs(labels="none", k=4, noise=0.1, n=50000, diameter=3072.0, epochs=40)
     assert m.releases == 2_000_000
-    half = InstaHide.from_epochs(k=4, noise=0.1, n=1000, diameter=64.0, epochs=0.5)
+    half = InstaHide.from_epochs(labels="none", k=4, noise=0.1, n=1000, diameter=64.0, epochs=0.5)
     assert half.releases == 500
 
 
@@ -67,7 +67,7 @@ BAD = [
 @pytest.mark.parametrize("change,needle", BAD, ids=[str(c) for c, _ in BAD])
 def test_bad_values_are_refused_naming_the_parameter(change, needle):
     with pytest.raises(ValueError) as exc:
-        InstaHide(**{**BASE, **change})
+        InstaHide(labels="none", **{**BASE, **change})
     msg = str(exc.value)
     assert needle in msg
     assert "\n" not in msg
@@ -91,4 +91,4 @@ def test_bad_image_domains(bad):
 @pytest.mark.parametrize("epochs", [0, -1, math.nan, math.inf, "40", 1 / 3])
 def test_bad_epochs(epochs):
     with pytest.raises(ValueError, match="epochs"):
-        InstaHide.from_epochs(k=4, noise=0.1, n=1000, diameter=1.0, epochs=epochs)
+        InstaHide.from_epochs(labels="none", k=4, noise=0.1, n=1000, diameter=1.0, epochs=epochs)

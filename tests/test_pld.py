@@ -46,12 +46,16 @@ def test_one_release_delta_interval_contains_exact(q, s, b, eps):
 
 
 def test_target_configuration_interval_width_and_kov():
-    # issue: N = 50000, k = 4, b = 1, Delta = 1, T = 2e6, delta = 1e-5 -> width <= 1%
-    m = InstaHide(k=4, noise=1.0, n=50000, diameter=1.0, releases=2_000_000)
+    # N = 50000, k = 4, b = 1, Delta = 1, T = 2e6, delta = 1e-5: the lattice brackets the
+    # dominating pair's epsilon within 1%; the interval for the worst concrete dataset is wider
+    # (the symmetrised pair is not attained) and the note says so
+    m = InstaHide(labels="none", k=4, noise=1.0, n=50000, diameter=1.0, releases=2_000_000)
     row = pld_result(m, 1e-5)
     lo, up = row.extra["epsilon_lower"], row.extra["epsilon_upper"]
-    assert 0 < lo <= up == row.epsilon
-    assert (up - lo) / up <= 0.01
+    assert 0 < lo <= row.extra["pair_epsilon_lower"] <= up == row.epsilon
+    assert row.extra["discretisation_width"] <= 0.01
+    assert row.extra["interval_width"] == pytest.approx((up - lo) / up)
+    assert "tight" not in row.note and f"{row.extra['interval_width']:.2%}" in row.note
     kov = cf.kov_epsilon(cf.amplified_epsilon(0.25, 4 / 50000), 2_000_000, 1e-5)
     assert up < kov
 
@@ -60,7 +64,7 @@ def test_target_configuration_interval_width_and_kov():
 @given(st.sampled_from([2, 4, 8]), st.sampled_from([0.5, 1.0, 2.0]),
        st.sampled_from([1797, 50000]), st.integers(10, 100_000))
 def test_pld_never_above_kov_for_ten_or_more_releases(k, b, n, T):
-    m = InstaHide(k=k, noise=b, n=n, diameter=1.0, releases=T)
+    m = InstaHide(labels="none", k=k, noise=b, n=n, diameter=1.0, releases=T)
     row = pld_result(m, 1e-5)
     kov = cf.kov_epsilon(cf.amplified_epsilon(1.0 / (k * b), k / n), T, 1e-5)
     assert row.epsilon <= kov
@@ -69,17 +73,21 @@ def test_pld_never_above_kov_for_ten_or_more_releases(k, b, n, T):
 
 def test_relations_and_samplers():
     base = dict(k=4, noise=1.0, n=1000, diameter=4.0, releases=500)
-    sub = pld_result(InstaHide(**base), 1e-5)
-    ar = pld_result(InstaHide(**base, relation="add_remove"), 1e-5)
-    poi = pld_result(InstaHide(**base, sampler="poisson", relation="add_remove"), 1e-5)
-    assert sub.epsilon == ar.epsilon == poi.epsilon  # the same dominating pair
+    sub = pld_result(InstaHide(labels="none", **base), 1e-5)
+    ar = pld_result(InstaHide(labels="none", **base, relation="add_remove"), 1e-5)
+    poi = pld_result(InstaHide(labels="none", **base, sampler="poisson", relation="add_remove",
+                               norm=4.0), 1e-5)
+    # add/remove: the pair in both directions, the same for both samplers (norm = diameter);
+    # substitution composes the symmetrised pair, which dominates it
+    assert ar.epsilon == poi.epsilon < sub.epsilon
+    assert sub.extra["epsilon_lower"] == pytest.approx(ar.extra["epsilon_lower"], rel=1e-12)
     assert (sub.relation, ar.relation, poi.sampler) == ("substitution", "add_remove", "poisson")
-    perm = pld_result(InstaHide(**base, sampler="permutation"), 1e-5)
+    perm = pld_result(InstaHide(labels="none", **base, sampler="permutation"), 1e-5)
     assert perm.epsilon is None and "not applicable" in perm.note
 
 
 def test_wide_loss_range_falls_back_to_kov():
-    m = InstaHide(k=1, noise=0.01, n=100, diameter=1.0, releases=10)  # eps0 = 100
+    m = InstaHide(labels="none", k=1, noise=0.01, n=100, diameter=1.0, releases=10)  # eps0 = 100
     row = pld_result(m, 1e-5)
     assert 100 > MAX_EPS0
     from dpaccount.rdp import rdp_result
@@ -175,7 +183,7 @@ def test_lattice_upper_below_kov_on_the_benchmark_grid():
         for k in (1, 2, 4, 8):
             for b in (0.5, 1.0, 2.0):
                 for T in (10 * n, 2_000_000):
-                    m = InstaHide(k=k, noise=b, n=n, diameter=1.0, releases=T)
+                    m = InstaHide(labels="none", k=k, noise=b, n=n, diameter=1.0, releases=T)
                     lat = pld_result(m, 1e-5).extra["lattice_upper"]
                     kov = cf.kov_epsilon(cf.amplified_epsilon(1.0 / (k * b), k / n), T, 1e-5)
                     assert lat <= kov, (n, k, b, T)

@@ -43,13 +43,40 @@ def test_tiny_grid_attack_works_and_results_round_trip(tmp_path):
     assert none["epsilon"] is None and none["certificate"] is None
     dp = rows["DP-InstaHide k=4 b=4"]
     assert dp["epsilon"] is not None and dp["relation"] == "substitution"
-    assert dp["certificate"] is not None and dp["certificate_vacuous"] in (True, False)
+    # the backdoor's poisons carry the target label; the soft label is released without noise,
+    # so the per-record guarantee (substitutions that keep the label) does not cover them
+    assert dp["certificate"] is None and "not covered" in dp["certificate_note"]
+    assert res[next(iter(k for k in res if '"dp-instahide"' in k))]["mechanism"]["labels"] == "soft"
     # round trip: a rerun trains nothing and summarises the same
     before = out.stat().st_mtime_ns
     again = run_grid(TINY, out, data=data, log=None)
     assert again == json.loads(out.read_text()) == res
     assert out.stat().st_mtime_ns == before
     assert summarise(again) == summarise(res)
+
+
+def _cell(attack, mech):
+    return {"attack": attack, "poisons": 3, "defense": "DP-InstaHide k=4 b=8", "seed": 0,
+            "accuracy": 0.5, "success": 0.1, "clean_accuracy": 0.5, "clean_success": 0.01,
+            "epsilon": 1.0, "delta": 1e-5, "privacy_method": "pld", "relation": "substitution",
+            "sampler": "subsets", "mechanism": mech}
+
+
+def test_certificates_cover_label_keeping_poisons_only():
+    from dpaccount import InstaHide
+    from dpaccount.certify import certify
+
+    m = InstaHide(k=4, noise=8.0, n=1438, diameter=64.0, releases=1438, labels="soft",
+                  class_sizes=[142, 146, 142, 146, 145, 146, 145, 143, 139, 144])
+    rows = {r["attack"]: r for r in summarise({"a": _cell("clean_label", m.to_dict()),
+                                               "b": _cell("label_flip", m.to_dict())})}
+    assert rows["clean_label"]["certificate"] == certify(m, 3, 0.01)[0].bound
+    assert rows["label_flip"]["certificate"] is None
+    assert "changes labels" in rows["label_flip"]["certificate_note"]
+    # with noised labels, label flips are substitutions the guarantee covers
+    noised = InstaHide(k=4, noise=8.0, n=1438, diameter=66.0, releases=1438, labels="noised")
+    row = summarise({"b": _cell("label_flip", noised.to_dict())})[0]
+    assert row["certificate"] == certify(noised, 3, 0.01)[0].bound
 
 
 def test_attack_success_on_a_clean_model_is_low():

@@ -54,7 +54,7 @@ def test_matches_autodp_theorem_9(q, eps0):
 @given(st.sampled_from([1, 2, 4, 8]), st.sampled_from([0.5, 1.0, 2.0]),
        st.sampled_from([1797, 50000]), st.integers(1, 10**6))
 def test_rdp_is_not_below_the_pld_lower_bound(k, b, n, T):
-    m = InstaHide(k=k, noise=b, n=n, diameter=1.0, releases=T)
+    m = InstaHide(labels="none", k=k, noise=b, n=n, diameter=1.0, releases=T)
     r, p = rdp_result(m, 1e-5), pld_result(m, 1e-5)
     # both bound the same true epsilon from above (rdp) and below (pld lower)
     assert r.epsilon >= p.extra["epsilon_lower"]
@@ -64,12 +64,12 @@ def test_refusals_and_edge_warning():
     base = dict(k=4, noise=1.0, n=1000, diameter=1.0, releases=10)
     for extra in (dict(sampler="permutation"), dict(relation="add_remove")):
         with pytest.raises(ValueError, match="RDP accountant covers"):
-            RDPAccountant(InstaHide(**base, **extra))
-        assert rdp_result(InstaHide(**base, **extra), 1e-5).epsilon is None
+            RDPAccountant(InstaHide(labels="none", **base, **extra))
+        assert rdp_result(InstaHide(labels="none", **base, **extra), 1e-5).epsilon is None
     # tiny privacy loss: the best order is the largest on the grid
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        RDPAccountant(InstaHide(k=1, noise=1e3, n=10**6, diameter=1.0, releases=1)).epsilon(1e-5)
+        RDPAccountant(InstaHide(labels="none", k=1, noise=1e3, n=10**6, diameter=1.0, releases=1)).epsilon(1e-5)
     assert any(issubclass(w.category, EdgeOrderWarning) for w in caught)
     with pytest.raises(ValueError, match="delta"):
-        RDPAccountant(InstaHide(**base)).epsilon(0.0)
+        RDPAccountant(InstaHide(labels="none", **base)).epsilon(0.0)

@@ -32,8 +32,18 @@ def test_proof_script_runs_and_concludes(path):
 
 
 def _resolve(dotted):
-    mod, _, name = dotted.rpartition(".")
-    return getattr(importlib.import_module(mod), name)
+    """A function or a method (``module.Class.method``): the longest importable module prefix,
+    then attributes."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ImportError(dotted)
 
 
 @pytest.mark.parametrize("path", PROOFS, ids=[os.path.basename(p) for p in PROOFS])
@@ -61,7 +71,7 @@ def test_laplace_supremum_derived():
 
 
 def test_derivation_values_match_log_space_closed_forms():
-    m = InstaHide.from_epochs(k=4, noise=0.1, n=50000, diameter=3072.0, epochs=40)
+    m = InstaHide.from_epochs(labels="none", k=4, noise=0.1, n=50000, diameter=3072.0, epochs=40)
     der = symbolic.derive(m, 1e-5)
     vals = {st.title.split(":")[0]: st.value for st in der.steps}
     table = {r.method: r.epsilon for r in cf.closed_form_table(m, 1e-5)}
@@ -73,7 +83,7 @@ def test_derivation_values_match_log_space_closed_forms():
 
 
 def test_derivation_advanced_matches_when_representable():
-    m = InstaHide(k=4, noise=1.0, n=1797, diameter=64.0, releases=17970)
+    m = InstaHide(labels="none", k=4, noise=1.0, n=1797, diameter=64.0, releases=17970)
     der = symbolic.derive(m, 1e-5)
     adv = [st for st in der.steps if st.title.startswith("advanced")][0]
     assert adv.value == pytest.approx(cf.advanced_composition(
@@ -81,7 +91,7 @@ def test_derivation_advanced_matches_when_representable():
 
 
 def test_derivation_renders_text_latex_and_json():
-    m = InstaHide(k=2, noise=0.5, n=100, diameter=1.0, releases=1000)
+    m = InstaHide(labels="none", k=2, noise=0.5, n=100, diameter=1.0, releases=1000)
     der = symbolic.derive(m, 1e-6)
     text = der.text()
     assert "epsilon_0 = Delta/(b*k)" in text
@@ -94,7 +104,7 @@ def test_derivation_renders_text_latex_and_json():
 
 
 def test_derivation_permutation_sampler():
-    m = InstaHide(k=4, noise=1.0, n=100, diameter=2.0, releases=250, sampler="permutation")
+    m = InstaHide(labels="none", k=4, noise=1.0, n=100, diameter=2.0, releases=250, sampler="permutation")
     der = symbolic.derive(m, 1e-5)
     basic = [st for st in der.steps if st.title == "basic composition"][0]
     assert basic.value == pytest.approx(6.0)

@@ -101,7 +101,7 @@ def test_torch_augmentation_passes_the_mechanism_audit(sampler):
     """The torch code, through the audit's callable interface: its lower bound stays below the
     accountant's upper bound, with the optimal and with the black-box statistic; for one release
     it gets close to the bound (the implementation is as private as claimed, not more)."""
-    mech = InstaHide(k=2, noise=1.0, n=4, diameter=4.0, releases=1 if sampler == "subsets"
+    mech = InstaHide(labels="none", k=2, noise=1.0, n=4, diameter=4.0, releases=1 if sampler == "subsets"
                      else 4, sampler=sampler)
     fn = torch_release_fn(mech.k, mech.noise, mech.releases, sampler)
     for stat in ("exact-llr", "projection"):
@@ -116,7 +116,7 @@ def test_torch_augmentation_passes_the_mechanism_audit(sampler):
 
 
 def test_torch_noise_halved_is_caught_by_the_audit():
-    mech = InstaHide(k=2, noise=1.0, n=4, diameter=4.0, releases=1)
+    mech = InstaHide(labels="none", k=2, noise=1.0, n=4, diameter=4.0, releases=1)
     fn = torch_release_fn(2, 0.5, 1)  # claims b = 1, uses b/2
     r = audit_mechanism(mech, delta=1e-5, trials=50000, seed=1, release_fn=fn,
                         statistic="projection")
@@ -162,8 +162,11 @@ def test_epsilon_of_a_run_equals_dpaccount_epsilon():
     pr = m["privacy"]
     assert pr["method"] == "pld" and pr["bound"] == "upper" and pr["delta"] == 1e-5
     mech = pr["mechanism"]
+    # the default release: soft labels, accounted with the training set's class sizes
+    assert mech["labels"] == "soft" and sum(mech["class_sizes"]) == m["n_train"]
     e = run_cli("epsilon", "--k", "4", "--noise", "2", "--n", str(m["n_train"]), "--image",
-                "1x8x8", "--releases", str(m["releases"]), "--delta", "1e-5", "--json")
+                "1x8x8", "--releases", str(m["releases"]), "--delta", "1e-5", "--class-sizes",
+                ",".join(map(str, mech["class_sizes"])), "--json")
     rows = {r["method"]: r for r in json.loads(e.stdout)["results"]}
     assert m["epsilon"] == rows["pld"]["epsilon"]
     assert mech["diameter"] == 64 and mech["n"] == 1438 and m["releases"] == 1438
