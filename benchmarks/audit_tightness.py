@@ -36,7 +36,7 @@ def main():
     print(f"{'T':>3} {'delta':>6} {'audit (min..max over seeds)':>28} {'PLD upper':>9} "
           f"{'ratio mean':>10} {'ratio min':>9} {'ceiling':>8} {'expected':>8}")
     for t, delta in ((1, 1e-5), (10, 1e-2), (10, 1e-3), (10, 1e-5)):
-        mech = InstaHide(releases=t, **one)
+        mech = InstaHide(labels="none", releases=t, **one)
         rs = [audit_mechanism(mech, delta=delta, trials=args.trials, seed=s)
               for s in range(args.seeds)]
         lo = [r.epsilon_lower_bound for r in rs]
@@ -48,7 +48,7 @@ def main():
 
     print("\n2. broken implementations, one release, 2e5 trials per side, projection statistic "
           "(black box), claimed eps1 = 1.4338 at delta 1e-5")
-    mech = InstaHide(releases=1, **one)
+    mech = InstaHide(labels="none", releases=1, **one)
     variants = [("faithful", None),
                 ("weights 0.8/0.2 (not 1/k)", InstaHideReleases(2, 1.0, 1, weights=(0.8, 0.2))),
                 ("noise b/2", InstaHideReleases(2, 0.5, 1)),
@@ -72,8 +72,9 @@ def main():
         eps0 = float(rng.uniform(0.25, 4.0))
         t = int(rng.integers(1, 7))
         delta = float(rng.choice([1e-1, 1e-2, 1e-3]))
-        m = InstaHide(k=k, noise=1.0, n=n, diameter=eps0 * k, releases=t, sampler=sampler,
-                      relation=relation)
+        m = InstaHide(labels="none", k=k, noise=1.0, n=n, diameter=eps0 * k, releases=t,
+                      sampler=sampler, relation=relation,
+                      norm=eps0 * k if sampler == "poisson" else None)
         r = audit_mechanism(m, delta=delta, trials=20000, seed=i)
         exceed.append(r.exceeds_upper_bound)
         ratios.append(r.ratio)

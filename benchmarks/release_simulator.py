@@ -35,7 +35,7 @@ def rate(fn, releases_per_call, min_time=1.0):
 def main():
     rng = np.random.default_rng(0)
     k, b, T = 4, 1.0, 10
-    mech = InstaHide(k=k, noise=b, n=1000, diameter=4.0, releases=T)
+    mech = InstaHide(labels="none", k=k, noise=b, n=1000, diameter=4.0, releases=T)
     worst = worst_case_pair(mech).d
     distinct = rng.random((1000, 1))
     sim = InstaHideReleases(k, b, T)
@@ -72,7 +72,7 @@ def main():
 
     print("\npeak memory of a whole audit (T = 10, exact LLR), by trials per side, against the "
           "same work with every release in memory at once (no blocks):")
-    small = InstaHide(k=2, noise=1.0, n=4, diameter=4.0, releases=10)
+    small = InstaHide(labels="none", k=2, noise=1.0, n=4, diameter=4.0, releases=10)
     pair_small = worst_case_pair(small)
     audit_mechanism(small, delta=1e-2, trials=1000, seed=0)  # imports and first-call set-up
     for n in (10**4, 10**5, 10**6):
