@@ -19,7 +19,18 @@ import torch
 
 from .samplers import PermutationMixer, k_subsets
 
-__all__ = ["InstaHideAugment", "laplace_like", "torch_release_fn"]
+__all__ = ["InstaHideAugment", "laplace_like", "torch_release_fn", "canonical_labels"]
+
+
+def canonical_labels(value) -> str:
+    """``soft`` (the mean one-hot label is released without noise: what DP-InstaHide training
+    does, and what the accountant then covers with the class sizes) or ``noised`` (the label is
+    noised with the image and counts in the diameter). ``public`` and ``private`` are the old
+    names of the same two releases."""
+    name = {"public": "soft", "private": "noised"}.get(value, value)
+    if name not in ("soft", "noised"):
+        raise ValueError(f"labels must be 'soft' or 'noised'; got {value!r}")
+    return name
 
 
 #: the smallest value of 1 - 2|v| kept by the inverse CDF: float64 uniforms come on a 2^-53 grid,
@@ -47,18 +58,16 @@ class InstaHideAugment:
 
     ``noise = 0`` gives mixup without noise (not differentially private); ``k = 1`` gives noise
     without mixing. ``clip=(lo, hi)`` clamps the noisy images afterwards. ``labels`` is
-    ``"public"`` or ``"private"`` (see the module docstring).
+    ``"soft"`` or ``"noised"`` (:func:`canonical_labels`; see the module docstring).
     """
 
     def __init__(self, k: int, noise: float, *, generator: torch.Generator, clip=None,
-                 labels: str = "public", num_classes: int | None = None):
+                 labels: str = "soft", num_classes: int | None = None):
         if int(k) != k or k < 1:
             raise ValueError(f"k must be a positive integer; got {k!r}")
         if not (noise >= 0 and np.isfinite(noise)):
             raise ValueError(f"noise must be a finite number >= 0; got {noise!r}")
-        labels = {"soft": "public", "noised": "private"}.get(labels, labels)
-        if labels not in ("public", "private"):
-            raise ValueError(f"labels must be 'soft' or 'noised'; got {labels!r}")
+        labels = canonical_labels(labels)
         self.k, self.noise, self.generator = int(k), float(noise), generator
         self.clip, self.labels, self.num_classes = clip, labels, num_classes
 
@@ -80,7 +89,7 @@ class InstaHideAugment:
                 raise ValueError("integer labels need num_classes")
             y = torch.nn.functional.one_hot(y.long(), self.num_classes).to(z.dtype)
         soft = y.to(z.dtype).mean(dim=1)
-        if self.labels == "private" and self.noise > 0:
+        if self.labels == "noised" and self.noise > 0:
             soft = (soft.to(torch.float64)
                     + laplace_like(soft, self.noise, self.generator)).to(z.dtype)
         return z, soft

@@ -21,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .augment import InstaHideAugment
+from .augment import InstaHideAugment, canonical_labels
 from .samplers import k_subsets
 from .train import clean_soft_labels
 
@@ -77,7 +77,7 @@ def train_batched(records: torch.Tensor, labels: torch.Tensor, pools: torch.Tens
                           onehot[idx].view(r_models * b, k, -1))
             logits = model(z.view(r_models, b, -1))
             soft = soft.view(r_models, b, -1)
-            if label_privacy == "private":
+            if canonical_labels(label_privacy) == "noised":
                 soft = clean_soft_labels(soft)
             loss = -(soft * F.log_softmax(logits, dim=2)).sum(2)
             opt.zero_grad(set_to_none=True)

@@ -31,13 +31,12 @@ from dpaccount import InstaHide, image_diameter
 from dpaccount._files import atomic_write_bytes
 from dpaccount._validate import check_delta
 
-from .augment import InstaHideAugment
+from .augment import InstaHideAugment, canonical_labels
 from .data import ImageData, load_dataset
 from .models import build_model
 from .samplers import KSubsetSampler, PermutationMixer
 
-__all__ = ["TrainConfig", "train", "mechanism_of", "epsilon_report", "resolve_device",
-           "canonical_labels"]
+__all__ = ["TrainConfig", "train", "mechanism_of", "epsilon_report", "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -88,17 +87,6 @@ class TrainConfig:
         if self.augment:
             return self
         return replace(self, k=1, noise=0.0, sampler="permutation")
-
-
-def canonical_labels(value) -> str:
-    """``soft`` (the mean one-hot label is released without noise: what DP-InstaHide training
-    does, and what the accountant then covers with the class sizes) or ``noised`` (the label is
-    noised with the image and counts in the diameter). ``public`` and ``private`` are the old
-    names of the same two releases."""
-    name = {"public": "soft", "private": "noised"}.get(value, value)
-    if name not in ("soft", "noised"):
-        raise ValueError(f"labels must be 'soft' or 'noised'; got {value!r}")
-    return name
 
 
 def resolve_device(name: str) -> torch.device:
