@@ -57,6 +57,7 @@ class Calibration:
             "method": "pld (upper bound; KOV where the lattice does not apply)",
             "relation": self.mechanism.relation.value,
             "sampler": self.mechanism.sampler.value,
+            "labels": self.mechanism.labels.value,
             "mechanism": self.mechanism.to_dict(),
             "evaluations": self.evaluations,
         }

@@ -462,8 +462,8 @@ def cmd_calibrate(args) -> int:
     shown = f"{cal.value:.6g}" if cal.parameter == "noise" else str(int(cal.value))
     print(f"calibrated {cal.parameter} = {shown}: epsilon <= {cal.epsilon:.6g} "
           f"(target {cal.target_epsilon:g}) at delta {delta:g}, method pld (upper bound), "
-          f"relation {cal.mechanism.relation.value}, sampler {cal.mechanism.sampler.value}; "
-          f"re-checked after calibration")
+          f"relation {cal.mechanism.relation.value}, sampler {cal.mechanism.sampler.value}, "
+          f"{cal.mechanism.label_note}; re-checked after calibration")
     return 0
 
 
@@ -476,7 +476,8 @@ def cmd_certify(args) -> int:
         out = {"command": "certify", "mechanism": mech.to_dict(), "domain": domain,
                "poisons": args.poisons, "clean_success": args.clean_success,
                "relation": mech.relation.value, "sampler": mech.sampler.value,
-               "defaults_used": used, "certificates": [c.to_dict() for c in certs]}
+               "labels": mech.labels.value, "defaults_used": used,
+               "certificates": [c.to_dict() for c in certs]}
         print(json.dumps(out, indent=2, allow_nan=False))
         return 0
     print("\n".join(_header(mech, delta, used, domain)))
@@ -485,7 +486,8 @@ def cmd_certify(args) -> int:
     for c in certs:
         verdict = "VACUOUS (says nothing)" if c.vacuous else f"<= {c.bound:.6g}"
         print(f"  {c.method}: Pr[success | poisoned] {verdict}  (eps {c.epsilon:.6g}, delta "
-              f"{c.delta:g}, relation {mech.relation.value}, sampler {mech.sampler.value})")
+              f"{c.delta:g}, relation {mech.relation.value}, sampler {mech.sampler.value}, "
+              f"labels {mech.labels.value})")
         print(f"      {c.note}")
     return 0
 

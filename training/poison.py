@@ -259,7 +259,7 @@ def _refresh_privacy(results: dict, data: ImageData) -> int:
         if common["dataset"] != data.name:
             continue
         pdata, _ = poison(data, attack, common["target"], seed)
-        cfg = _train_config({**common, "epochs": common["epochs"]}, defense, seed)
+        cfg = _train_config(common, defense, seed)
         privacy = epsilon_report(cfg, pdata, mech["releases"])
         r.update(epsilon=privacy["epsilon"], delta=privacy["delta"],
                  privacy_method=privacy["method"], relation=privacy["relation"],
