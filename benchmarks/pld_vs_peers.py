@@ -1,13 +1,13 @@
 """Benchmark: dpaccount's PLD against dp_accounting's PLD and KOV, measured in the same run.
 
 Prints, for each configuration, epsilon and wall time of:
-  ours    dpaccount.pld under add/remove with Poisson sampling: the same pair as the peers
+  ours    dpaccount.accountants.PLDAccountant under add/remove with Poisson sampling: the same pair as the peers
           (upper bound, and the width of the interval from its lower bound)
-  ours-sub dpaccount.pld under substitution with k-subsets (the paper's relation): the
+  ours-sub dpaccount.accountants.PLDAccountant under substitution with k-subsets (the paper's relation): the
           symmetrised pair, the sound bound there (docs/theory.md Sec. 3); its ratio to ``ours``
           is what soundness under composition costs
-  rdp     dpaccount.rdp (Renyi DP, improved conversion)
-  kov     dpaccount.closed_form.kov_epsilon (optimal composition of T eps1-DP steps)
+  rdp     dpaccount.accountants.RDPAccountant (Renyi DP, improved conversion)
+  kov     dpaccount.numerics.closed_form.kov_epsilon (optimal composition of T eps1-DP steps)
   dpa-def dp_accounting PLD, PoissonSampled(Laplace) under add/remove, default grid (1e-4)
   dpa-1e5 the same at a 1e-5 grid (closer to 1% accuracy)
   dpa-pure dp_accounting PLD of a generic eps1-DP mechanism composed T times (its KOV analogue)
@@ -22,10 +22,17 @@ import math
 import time
 
 from dpaccount import InstaHide
-from dpaccount import closed_form as cf
-from dpaccount.pld import pld_result
+from dpaccount.accountants import PLDAccountant, RDPAccountant
+from dpaccount.numerics import closed_form as cf
 
-from dpaccount.rdp import rdp_result
+
+def pld_result(mech, delta):
+    return PLDAccountant().row(mech, delta)
+
+
+def rdp_result(mech, delta):
+    return RDPAccountant().row(mech, delta)
+
 
 try:
     from dp_accounting.pld import common as pl_common

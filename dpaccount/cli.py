@@ -1,7 +1,8 @@
 """The ``dpaccount`` command line: argument parsing and printing only.
 
-Every number comes from :mod:`dpaccount.closed_form` or :mod:`dpaccount.symbolic`. Bad input is
-one line on stderr and exit status 2, never a traceback.
+Every number comes from the accountants (:mod:`dpaccount.selection`, :mod:`dpaccount.accountants`)
+or :mod:`dpaccount.symbolic`. Bad input (:class:`~dpaccount.errors.InputError`) is one line on
+stderr and exit status 2; anything else is a bug and stays a traceback.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import json
 import math
 import sys
 
-from . import __version__, closed_form, pld, rdp
-from .mechanism import InstaHide, Labels, Relation, Sampler, image_diameter, image_norm, \
-    parse_class_sizes, parse_image_shape, parse_value_range
+from . import __version__
+from .errors import InputError
+from .events import MAX_RELEASES, ComposedEvent, InstaHide, Labels, Relation, Sampler, \
+    image_diameter, image_norm, parse_class_sizes, parse_image_shape, parse_value_range
+from .validate import check_computable, check_delta, fmt_count
 
 #: The embedded default: the paper's CIFAR-10 setting (Borgnia et al. 2021, Sec. 5): N = 50000
 #: training images of 3x32x32 in [0, 1] in 10 classes of 5000, 4-way mixup, with Laplace scale
@@ -55,6 +58,8 @@ AUDIT_DESCRIPTION = (
 )
 #: refuse audits that would simulate more values (trials x 2 sides x T x d) than this
 AUDIT_MAX_VALUES = 10**11
+#: refuse images with more values per record than this (their diameter would not be a float)
+MAX_PIXELS = 10**300
 
 
 class UsageError(Exception):
@@ -133,7 +138,7 @@ def _add_mechanism_args(p: argparse.ArgumentParser) -> None:
     t.add_argument("--epochs", type=_float("epochs"), help="passes over the data (default 40)")
     t.add_argument("--releases", type=_int_like("releases"), metavar="T",
                    help="number of mixed samples released, instead of --epochs")
-    g.add_argument("--sampler", choices=[s.value for s in Sampler], default=Sampler.SUBSETS.value,
+    g.add_argument("--sampler", choices=[s.value for s in Sampler], default="subsets",
                    help="how records are chosen for each release (default subsets)")
     g.add_argument("--relation", choices=[r.value for r in Relation],
                    default=Relation.SUBSTITUTION.value,
@@ -149,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     e = sub.add_parser("epsilon", help="epsilon of a run by every method: closed forms and PLD")
     _add_mechanism_args(e)
+    e.add_argument("--phase", action="append", metavar="KEY=VALUE,...",
+                   help="one phase of a run whose parameters change part-way, e.g. "
+                        "k=4,noise=1,epochs=10 (repeat for each phase, in order; keys: "
+                        f"{', '.join(PHASE_KEYS)}); the other flags apply to every phase")
     d = sub.add_parser("derive", help="the symbolic derivation, general and with your numbers")
     _add_mechanism_args(d)
     d.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
@@ -305,6 +314,9 @@ def mechanism_from_args(args, defaults: dict = DEFAULTS) -> tuple[InstaHide, flo
         return v
 
     k, noise, n, delta = pick("k"), pick("noise"), pick("n"), None
+    if isinstance(k, int) and isinstance(n, int) and k > n:
+        raise InputError(f"k must be at most n (a k-subset of n records); got k={fmt_count(k)}, "
+                         f"n={fmt_count(n)}")
     labels = Labels(pick("labels"))
     noised = labels is Labels.NOISED
     norm = args.norm
@@ -312,52 +324,150 @@ def mechanism_from_args(args, defaults: dict = DEFAULTS) -> tuple[InstaHide, flo
         args.diameter = pick("diameter")
     if args.diameter is not None:
         if args.value_range is not None:
-            raise ValueError("--value-range applies to --image only, not to --diameter")
+            raise InputError("--value-range applies to --image only, not to --diameter")
         diameter = args.diameter
         if not (isinstance(diameter, float) and math.isfinite(diameter) and diameter > 0):
-            raise ValueError(f"diameter must be a positive finite number; got {diameter}")
+            raise InputError(f"diameter must be a positive finite number; got {diameter}")
         if noised:
             diameter += 2.0
             norm = None if norm is None else norm + 1.0
         domain = f"L1 diameter {diameter:g}"
-        if norm is not None and args.sampler == Sampler.POISSON.value:
-            domain += f", largest record norm {norm:g}"
     else:
         shape_text = pick("image")
         shape = parse_image_shape(shape_text)
-        lo_hi = parse_value_range(pick("value_range"))
+        range_text = pick("value_range")
+        lo_hi = parse_value_range(range_text)
+        if math.prod(shape) > MAX_PIXELS:
+            raise InputError(f"image must have at most {MAX_PIXELS:.0e} values per record; got "
+                             f"{shape_text!r}")
         diameter = image_diameter(shape, lo_hi, labels=noised)
         if norm is not None:
-            raise ValueError("--norm applies to --diameter only; with --image it is taken from "
+            raise InputError("--norm applies to --diameter only; with --image it is taken from "
                              "the image shape and --value-range")
         norm = image_norm(shape, lo_hi, labels=noised)
+        if not (math.isfinite(diameter) and math.isfinite(norm)):
+            raise InputError(f"image {shape_text!r} with value range {range_text!r} has an L1 "
+                             f"diameter too large for a float; use a smaller --image or "
+                             f"--value-range")
         domain = (f"images {shape_text} in [{lo_hi[0]:g}, {lo_hi[1]:g}], "
                   f"L1 diameter {diameter:g}")
-        if args.sampler == Sampler.POISSON.value:
-            domain += f", largest record norm {norm:g}"
     if noised:
         domain += " (labels noised: +2 for the one-hot label)"
     class_sizes = None
     if args.class_sizes is not None:
         if labels is not Labels.SOFT:
-            raise ValueError(f"--class-sizes applies to --labels soft only; got --labels "
+            raise InputError(f"--class-sizes applies to --labels soft only; got --labels "
                              f"{labels.value}")
         class_sizes = parse_class_sizes(args.class_sizes)
     elif labels is Labels.SOFT and "n" in used and "class_sizes" in defaults:
         used.append("class-sizes")
         class_sizes = parse_class_sizes(defaults["class_sizes"])
     delta = pick("delta")
-    closed_form._check_delta(delta)
+    check_delta(delta)
     common = dict(k=k, noise=noise, n=n, diameter=diameter, sampler=args.sampler,
-                  relation=args.relation, labels=labels, class_sizes=class_sizes,
-                  norm=norm if args.sampler == Sampler.POISSON.value else None)
+                  relation=args.relation, labels=labels, class_sizes=class_sizes, norm=None)
+    if InstaHide.needs_norm(args.sampler):
+        common["norm"] = norm
     if args.releases is None and args.epochs is None and "releases" in defaults:
         args.releases = pick("releases")
     if args.releases is not None:
+        if args.releases > MAX_RELEASES:
+            raise InputError(f"releases must be at most {MAX_RELEASES:.0e}; got "
+                             f"{fmt_count(args.releases)}")
         mech = InstaHide(releases=args.releases, **common)
     else:
-        mech = InstaHide.from_epochs(epochs=pick("epochs"), **common)
+        epochs = pick("epochs")
+        if isinstance(epochs, float) and math.isfinite(epochs) and epochs > 0:
+            total = epochs * n
+            if total > MAX_RELEASES:
+                raise InputError(f"n={fmt_count(n)} times epochs={epochs:g} is {total:.3g} "
+                                 f"releases, more than {MAX_RELEASES:.0e}; lower --n or "
+                                 f"--epochs (or give --releases)")
+            if round(total) < 1:
+                raise InputError(f"epochs={epochs:g} with n={fmt_count(n)} is less than one "
+                                 f"release; raise --epochs (or give --releases)")
+        mech = InstaHide.from_epochs(epochs=epochs, **common)
+    check_computable(mech)
+    if mech.sampler_type.uses_norm:
+        domain += f", largest record norm {mech.norm:g}"
     return mech, delta, used, domain
+
+
+#: the keys a --phase may set, and the flag each overrides
+PHASE_KEYS = {"k": "k", "noise": "noise", "n": "n", "epochs": "epochs", "releases": "releases",
+              "diameter": "diameter", "image": "image", "sampler": "sampler",
+              "class-sizes": "class_sizes", "norm": "norm"}
+
+
+def _parse_phase(text: str) -> dict:
+    """``k=4,noise=1,epochs=10`` into ``{"k": "4", ...}`` (keys checked, values parsed by the
+    flags' own parsers later)."""
+    out = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise InputError(f"--phase must look like k=4,noise=1,epochs=10; got {text!r}")
+        key, value = (x.strip() for x in part.split("=", 1))
+        key = key.replace("_", "-")
+        if key not in PHASE_KEYS:
+            raise InputError(f"--phase key must be one of {', '.join(PHASE_KEYS)}; got "
+                             f"{key!r} in {text!r}")
+        if key in out:
+            raise InputError(f"--phase sets {key} twice in {text!r}")
+        out[key] = value
+    if "epochs" in out and "releases" in out:
+        raise InputError(f"--phase sets both epochs and releases in {text!r}: choose one")
+    if "image" in out and "diameter" in out:
+        raise InputError(f"--phase sets both image and diameter in {text!r}: choose one")
+    return out
+
+
+def _phase_value(key: str, value: str):
+    parsers = {"k": _int_like("k"), "n": _int_like("n"), "releases": _int_like("releases"),
+               "noise": _float("noise"), "epochs": _float("epochs"),
+               "diameter": _float("diameter"), "norm": _float("norm")}
+    if key in parsers:
+        try:
+            return parsers[key](value)
+        except argparse.ArgumentTypeError as exc:
+            raise InputError(f"--phase {exc}") from None
+    if key == "sampler" and value not in {m.value for m in Sampler}:
+        raise InputError(f"--phase sampler must be one of "
+                         f"{', '.join(m.value for m in Sampler)}; got {value!r}")
+    return value
+
+
+def event_from_args(args, defaults: dict = DEFAULTS):
+    """The event the flags describe: one phase, or with ``--phase`` (repeated) a composition
+    whose phases take the shared flags and override them with their own keys. Returns
+    ``(event, delta, defaults used, [(phase, domain), ...])``; every flag and phase is checked
+    here, before any work."""
+    specs = getattr(args, "phase", None) or []
+    if not specs:
+        mech, delta, used, domain = mechanism_from_args(args, defaults)
+        return mech, delta, used, [(mech, domain)]
+    phases, used_all, domains = [], [], []
+    delta = None
+    for text in specs:
+        spec = _parse_phase(text)
+        sub = argparse.Namespace(**vars(args))
+        for key, value in spec.items():
+            setattr(sub, PHASE_KEYS[key], _phase_value(key, value))
+        if "epochs" in spec:
+            sub.releases = None
+        if "releases" in spec:
+            sub.epochs = None
+        if "image" in spec:
+            sub.diameter = None
+        if "diameter" in spec:
+            sub.image = None
+            sub.value_range = None
+        if "norm" in spec and sub.image is not None:
+            raise InputError(f"--phase norm applies with a diameter only; got {text!r}")
+        mech, delta, used, domain = mechanism_from_args(sub, defaults)
+        phases.append(mech)
+        domains.append((mech, domain))
+        used_all.extend(u for u in used if u not in used_all)
+    return ComposedEvent(tuple(phases)), delta, used_all, domains
 
 
 def _fmt(x) -> str:
@@ -371,7 +481,8 @@ def _fmt(x) -> str:
 def _header(mech: InstaHide, delta: float, used: list[str], domain: str,
             defaults: dict = DEFAULTS, description: str = DEFAULT_DESCRIPTION) -> list[str]:
     lines = [
-        f"DP-InstaHide: k={mech.k}, noise b={mech.noise:g}, N={mech.n}, {domain}",
+        f"DP-InstaHide: k={fmt_count(mech.k)}, noise b={mech.noise:g}, N={fmt_count(mech.n)}, "
+        f"{domain}",
         f"releases T={mech.releases} ({mech.epochs:g} epochs), sampler {mech.sampler.value}, "
         f"relation {mech.relation.value}, {mech.label_note}, target delta {delta:g}",
     ]
@@ -383,46 +494,71 @@ def _header(mech: InstaHide, delta: float, used: list[str], domain: str,
     return lines
 
 
-def cmd_epsilon(args) -> int:
-    mech, delta, used, domain = mechanism_from_args(args)
-    rows = closed_form.closed_form_table(mech, delta)
-    rows.append(rdp.rdp_result(mech, delta))
-    rows.append(pld.pld_result(mech, delta))
-    if args.json:
-        out = {
-            "command": "epsilon",
-            "mechanism": mech.to_dict(),
-            "domain": domain,
-            "delta": delta,
-            "defaults_used": used,
-            "results": [r.to_dict() for r in rows],
-        }
-        if used:
-            out["defaults_note"] = DEFAULT_DESCRIPTION
-        print(json.dumps(out, indent=2, allow_nan=False))
-        return 0
-    print("\n".join(_header(mech, delta, used, domain)))
-    print()
+def _table_lines(rows) -> list[str]:
     head = ("method", "epsilon (upper bound)", "delta", "relation", "sampler", "labels",
             "releases", "interval")
     table = [head] + [
         (r.method, _fmt(r.epsilon), _fmt(r.delta), r.relation, r.sampler, r.labels,
-         str(r.releases),
-         f"[{_fmt(r.extra['epsilon_lower'])}, {_fmt(r.extra['epsilon_upper'])}]"
-         if r.extra.get("epsilon_lower") is not None else "")
+         str(r.releases), f"[{_fmt(r.lower)}, {_fmt(r.epsilon)}]" if r.lower is not None else "")
         for r in rows
     ]
     widths = [max(len(row[c]) for row in table) for c in range(len(head))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+
+
+def cmd_epsilon(args) -> int:
+    from .accountants import width_note
+    from .selection import epsilon as epsilon_table
+
+    event, delta, used, domains = event_from_args(args)
+    table = epsilon_table(event, delta)
+    rows, best = list(table.rows), table.tightest
+    composed = isinstance(event, ComposedEvent)
+    if args.json:
+        out = {
+            "command": "epsilon",
+            "mechanism": event.to_dict(),
+            "domain": domains[0][1] if not composed else [d for _, d in domains],
+            "delta": delta,
+            "defaults_used": used,
+            "results": [r.to_dict() for r in rows],
+            "tightest": best.to_dict(),
+        }
+        if composed:
+            out["phases"] = [{"mechanism": p.to_dict(), "domain": d,
+                              "results": [r.to_dict() for r in prow]}
+                             for (p, d), prow in zip(domains, table.phase_rows)]
+        if used:
+            out["defaults_note"] = DEFAULT_DESCRIPTION
+        print(json.dumps(out, indent=2, allow_nan=False))
+        return 0
+    if composed:
+        print(f"{len(event.phases)} phases, run one after the other (T={event.releases} in all), "
+              f"relation {event.relation.value}, target delta {delta:g}")
+        for i, (p, d) in enumerate(domains, 1):
+            print(f"  phase {i}: k={p.k}, b={p.noise:g}, N={p.n}, T={p.releases} "
+                  f"({p.epochs:g} epochs), sampler {p.sampler.value}, {d}, {p.label_note}")
+        if used:
+            print(f"(embedded defaults used for: {', '.join('--' + u for u in used)})")
+    else:
+        print("\n".join(_header(event, delta, used, domains[0][1])))
+    print()
+    print("\n".join(_table_lines(rows)))
     print()
     for r in rows:
         print(f"  {r.method}: {r.note} [{r.source}]")
-    vacuous = [r.method for r in rows if r.releases == mech.releases and
+    print(f"\ntightest sound upper bound: epsilon <= {best.epsilon:.6g} at delta {delta:g} "
+          f"(method {best.method}; {width_note(best.lower, best.epsilon)})")
+    if composed:
+        for i, prow in enumerate(table.phase_rows, 1):
+            print(f"\nphase {i} alone:")
+            print("\n".join("  " + line for line in _table_lines(prow)))
+    vacuous = [r.method for r in rows if r.releases == event.releases and
                (r.epsilon is None or r.epsilon > 10)]
     if vacuous:
-        print(f"\nnote: {', '.join(vacuous)} exceed epsilon 10 for the whole run: as a formal "
-              "guarantee these are vacuous; tighter accountants may do better.")
+        print(f"\nnote: {', '.join(vacuous)} exceed epsilon 10 for the whole run (or do not "
+              "apply): as a formal guarantee these are vacuous; tighter accountants may do "
+              "better.")
     return 0
 
 
@@ -445,13 +581,10 @@ def cmd_derive(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from . import calibrate
+    from .calibration import calibrate
 
     mech, delta, used, domain = mechanism_from_args(args)
-    if args.solve == "noise":
-        cal = calibrate.calibrate_noise(mech, args.target_epsilon, delta)
-    else:
-        cal = calibrate.calibrate_k(mech, args.target_epsilon, delta, k_max=args.k_max)
+    cal = calibrate(mech, args.target_epsilon, delta, solve=args.solve, k_max=args.k_max)
     if args.json:
         out = cal.to_dict()
         out.update(command="calibrate", domain=domain, defaults_used=used)
@@ -461,17 +594,18 @@ def cmd_calibrate(args) -> int:
     print()
     shown = f"{cal.value:.6g}" if cal.parameter == "noise" else str(int(cal.value))
     print(f"calibrated {cal.parameter} = {shown}: epsilon <= {cal.epsilon:.6g} "
-          f"(target {cal.target_epsilon:g}) at delta {delta:g}, method pld (upper bound), "
+          f"(target {cal.target_epsilon:g}) at delta {delta:g}, method {cal.method} (the "
+          f"tightest sound upper bound), "
           f"relation {cal.mechanism.relation.value}, sampler {cal.mechanism.sampler.value}, "
           f"{cal.mechanism.label_note}; re-checked after calibration")
     return 0
 
 
 def cmd_certify(args) -> int:
-    from . import certify
+    from .certificates import certify
 
     mech, delta, used, domain = mechanism_from_args(args)
-    certs = certify.certify(mech, args.poisons, args.clean_success)
+    certs = certify(mech, args.poisons, args.clean_success)
     if args.json:
         out = {"command": "certify", "mechanism": mech.to_dict(), "domain": domain,
                "poisons": args.poisons, "clean_success": args.clean_success,
@@ -500,13 +634,13 @@ def _training(module: str, command: str):
     try:
         return importlib.import_module(f"training.{module}")
     except ImportError as exc:
-        raise ValueError(f"dpaccount {command} needs torch and scikit-learn (pip install "
+        raise InputError(f"dpaccount {command} needs torch and scikit-learn (pip install "
                          f"'dpaccount[train]'): {exc}") from None
 
 
 def _check_png(flag: str, path) -> None:
     if path is not None and not path.lower().endswith(".png"):
-        raise ValueError(f"{flag} must name a .png file; got {path!r}")
+        raise InputError(f"{flag} must name a .png file; got {path!r}")
 
 
 def _load_pair(path: str, relation):
@@ -518,16 +652,16 @@ def _load_pair(path: str, relation):
         with np.load(path, allow_pickle=False) as f:
             missing = {"d", "d_prime"} - set(f.files)
             if missing:
-                raise ValueError(f"--pair file {path!r} lacks array(s) {', '.join(sorted(missing))}"
+                raise InputError(f"--pair file {path!r} lacks array(s) {', '.join(sorted(missing))}"
                                  " (needs 'd' and 'd_prime')")
             d, dp = f["d"], f["d_prime"]
     except FileNotFoundError:
-        raise ValueError(f"--pair file {path!r} does not exist") from None
+        raise InputError(f"--pair file {path!r} does not exist") from None
     except (OSError, EOFError, ValueError) as exc:
         if str(exc).startswith("--pair file"):
             raise
         reason = " ".join(str(exc).split())[:80]
-        raise ValueError(f"--pair file {path!r} is not a readable .npz file of numeric arrays "
+        raise InputError(f"--pair file {path!r} is not a readable .npz file of numeric arrays "
                          f"({reason})") from None
     return NeighbourPair(d, dp, relation, description=f"from {path}")
 
@@ -537,13 +671,13 @@ def _audit_model(args) -> int:
     _check_png("--plot", args.plot)
     _check_png("--roc", args.roc)
     if args.from_store and args.store is None:
-        raise ValueError("--from-store needs --store DIR")
+        raise InputError("--from-store needs --store DIR")
     guesses = None
     if args.guesses is not None:
         try:
             guesses = [(int(g), int(g)) for g in args.guesses.split(",")]
         except ValueError:
-            raise ValueError(f"--guesses must be comma-separated integers; got "
+            raise InputError(f"--guesses must be comma-separated integers; got "
                              f"{args.guesses!r}") from None
     device = args.device  # resolved (and checked) by training: no torch in dpaccount
     progress = sys.stderr.isatty() if args.progress is None else args.progress
@@ -622,14 +756,14 @@ def cmd_audit(args) -> int:
 
     mech, delta, used, domain = mechanism_from_args(args, AUDIT_DEFAULTS)
     if mech.labels is not Labels.NONE:
-        raise ValueError(f"audit mechanism simulates unlabelled records (the image release); "
+        raise InputError(f"audit mechanism simulates unlabelled records (the image release); "
                          f"--labels must be none; got {mech.labels.value}")
     _check_png("--plot", args.plot)
     pair = _load_pair(args.pair, mech.relation) if args.pair is not None else None
     dim = pair.d.shape[1] if pair is not None else 1
     work = 2 * args.trials * mech.releases * dim
     if work > AUDIT_MAX_VALUES:
-        raise ValueError(f"trials x releases x dimension = {work:.3g} values to simulate is more "
+        raise InputError(f"trials x releases x dimension = {work:.3g} values to simulate is more "
                          f"than {AUDIT_MAX_VALUES:.0e}; lower --trials or --releases")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     res = audit_mechanism(mech, delta=delta, trials=args.trials, confidence=args.confidence,
@@ -728,7 +862,7 @@ def main(argv=None) -> int:
                    "certify": cmd_certify, "audit": cmd_audit, "train": cmd_train,
                    "poison-eval": cmd_poison_eval}[args.command]
         return handler(args)
-    except (UsageError, ValueError) as exc:
+    except (UsageError, InputError) as exc:
         msg = " ".join(str(exc).split())  # one line, whatever the message held
         print(f"dpaccount: error: {msg}", file=sys.stderr)
         return 2

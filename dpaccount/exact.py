@@ -28,6 +28,7 @@ import itertools
 import math
 
 import numpy as np
+from .errors import InputError
 
 __all__ = ["subset_means", "exact_delta", "loss_nodes", "release_loss_law", "ConcreteProfile"]
 
@@ -45,9 +46,9 @@ def subset_means(data: np.ndarray, k: int) -> np.ndarray:
         data = data[:, None]
     n = data.shape[0]
     if not (1 <= k <= n):
-        raise ValueError(f"k must be in 1..N; got k={k}, N={n}")
+        raise InputError(f"k must be in 1..N; got k={k}, N={n}")
     if n > 12:
-        raise ValueError(f"exact profiles enumerate subsets: N must be at most 12; got {n}")
+        raise InputError(f"exact profiles enumerate subsets: N must be at most 12; got {n}")
     idx = np.array(list(itertools.combinations(range(n), k)))
     return data[idx].mean(axis=1)
 
@@ -148,7 +149,7 @@ def _hockey_sum(vals, masses, eps, T):
         pos = np.searchsorted(s, eps - vals, side="right")
         tot = masses * (np.exp(vals) * suf_ew[pos] - math.exp(eps) * suf_w[pos])
         return float(np.sum(tot))
-    raise ValueError(f"exact profiles compose at most T = 3 releases; got T={T}")
+    raise InputError(f"exact profiles compose at most T = 3 releases; got T={T}")
 
 
 def exact_delta(data: np.ndarray, data_prime: np.ndarray, k: int, b: float, eps: float,
@@ -158,10 +159,10 @@ def exact_delta(data: np.ndarray, data_prime: np.ndarray, k: int, b: float, eps:
     d1 = np.asarray(data, dtype=float)
     d2 = np.asarray(data_prime, dtype=float)
     if d1.shape != d2.shape:
-        raise ValueError(f"datasets must have the same shape (substitution); got {d1.shape} "
+        raise InputError(f"datasets must have the same shape (substitution); got {d1.shape} "
                          f"and {d2.shape}")
     if not (b > 0 and math.isfinite(b)):
-        raise ValueError(f"noise must be a positive finite number; got {b!r}")
+        raise InputError(f"noise must be a positive finite number; got {b!r}")
     mp, mq = subset_means(d1, k), subset_means(d2, k)
     dim = mp.shape[1]
     out = []
@@ -170,10 +171,10 @@ def exact_delta(data: np.ndarray, data_prime: np.ndarray, k: int, b: float, eps:
             vals, masses = loss_nodes(a, c, b)
         elif dim == 2:
             if releases != 1:
-                raise ValueError("2-D exact profiles are computed for one release only")
+                raise InputError("2-D exact profiles are computed for one release only")
             vals, masses = _loss_nodes_2d(a, c, b)
         else:
-            raise ValueError(f"records must be 1- or 2-dimensional; got {dim}")
+            raise InputError(f"records must be 1- or 2-dimensional; got {dim}")
         out.append(_hockey_sum(vals, masses, eps, releases))
     return max(0.0, max(out))
 
@@ -186,7 +187,7 @@ def _subset_groups(n: int, k: int, labels):
         return [idx]
     lab = np.asarray(labels)
     if lab.shape != (n,):
-        raise ValueError(f"labels must give one class per record ({n}); got shape {lab.shape}")
+        raise InputError(f"labels must give one class per record ({n}); got shape {lab.shape}")
     classes = np.unique(lab)
     counts = (lab[idx][:, :, None] == classes[None, None, :]).sum(axis=1)
     groups = {}
@@ -205,13 +206,13 @@ def release_loss_law(data, data_prime, k: int, b: float, labels=None,
     d1 = np.ravel(np.asarray(data, dtype=float))
     d2 = np.ravel(np.asarray(data_prime, dtype=float))
     if d1.shape != d2.shape:
-        raise ValueError(f"datasets must have the same shape (substitution); got {d1.shape} "
+        raise InputError(f"datasets must have the same shape (substitution); got {d1.shape} "
                          f"and {d2.shape}")
     if not (b > 0 and math.isfinite(b)):
-        raise ValueError(f"noise must be a positive finite number; got {b!r}")
+        raise InputError(f"noise must be a positive finite number; got {b!r}")
     n = d1.size
     if not (1 <= k <= n) or n > 12:
-        raise ValueError(f"need 1 <= k <= N <= 12; got k={k}, N={n}")
+        raise InputError(f"need 1 <= k <= N <= 12; got k={k}, N={n}")
     groups = _subset_groups(n, k, labels)
     total = sum(len(g) for g in groups)
     vals, masses = [], []
@@ -242,7 +243,7 @@ class ConcreteProfile:
                  points: int = 1 << 20, tol: float = 1e-9, rel_tol: float = 3e-5,
                  resolution: int = 2048):
         if isinstance(releases, bool) or int(releases) != releases or not (1 <= releases <= 64):
-            raise ValueError(f"releases must be an integer in 1..64; got {releases!r}")
+            raise InputError(f"releases must be an integer in 1..64; got {releases!r}")
         self.releases = int(releases)
         self.tol, self.rel_tol = tol, rel_tol
         self._dirs = []

@@ -4,7 +4,7 @@ Each step is derived here, not typed in: the supremum of the Laplace log density
 region by region, the mixture ratio bound is reduced to a sign check, and the special cases are
 substitutions. Each function names the script in ``proofs/`` that checks it, and the numeric
 values with the user's numbers substituted are evaluated by sympy/mpmath at 30 digits, an
-independent check of :mod:`dpaccount.closed_form`'s log-space arithmetic.
+independent check of :mod:`dpaccount.numerics.closed_form`'s log-space arithmetic.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy.calculus.util import maximum
 
-from . import closed_form
-from .mechanism import InstaHide, Sampler
+from .events import InstaHide
+from .numerics import closed_form
+from .validate import check_delta
 
 __all__ = [
     "laplace_log_ratio_sup",
@@ -194,13 +195,13 @@ def derive(mech: InstaHide, delta_value: float) -> Derivation:
 
     The numeric values of eps0, eps1 and basic/advanced composition are evaluated by sympy with
     30 significant digits (mpmath underneath), independently of the float arithmetic in
-    :mod:`dpaccount.closed_form`; the KOV value, a sum of up to T/2 terms, is taken from
-    :func:`dpaccount.closed_form.kov_epsilon` and says so.
+    :mod:`dpaccount.numerics.closed_form`; the KOV value, a sum of up to T/2 terms, is taken from
+    :func:`dpaccount.numerics.closed_form.kov_epsilon` and says so.
     """
-    delta_value = closed_form._check_delta(delta_value)
+    delta_value = check_delta(delta_value)
     # Delta is the shift of one record: the diameter, or under Poisson add/remove the largest
     # record norm (InstaHide.sensitivity)
-    shift = mech.norm if mech.sampler is Sampler.POISSON else mech.diameter
+    shift = mech.shift
     num = {
         b: sp.nsimplify(mech.noise),
         Delta: sp.nsimplify(shift),
@@ -228,7 +229,7 @@ def derive(mech: InstaHide, delta_value: float) -> Derivation:
     steps.append(Step("per release: mean of k records moves by s = Delta/k", eps0, e0,
                       e0.subs(num), _num(e0.subs(num)), "Borgnia et al. 2021 Sec. 4",
                       "proofs/laplace_log_ratio.py, proofs/special_cases.py"))
-    if mech.sampler in (Sampler.SUBSETS, Sampler.POISSON):
+    if mech.sampler_type.amplifies:
         e1_expr, _ = mixture_ratio_bound()
         if mech.worst_inclusion == mech.sampling_rate:
             e1 = e1_expr.subs({q: k / N, eps0: e0})
@@ -253,7 +254,7 @@ def derive(mech: InstaHide, delta_value: float) -> Derivation:
                           "Dwork et al. 2006 Prop. 1", "proofs/laplace_log_ratio.py"))
         step_eps, count = sp.Symbol("epsilon_epoch"), sp.Symbol("E")
         step_val = (k * e0).subs(num)
-        count_val = -(-mech.releases // mech.n)
+        count_val = mech.epochs_charged
         unit_note = "E = ceil(T/N) epochs, each Delta/b-DP"
     basic = count * step_eps
     bsub = basic.subs({count: count_val, step_eps: step_val})
@@ -279,6 +280,6 @@ def derive(mech: InstaHide, delta_value: float) -> Derivation:
                       kov_delta_expr, None, kov_val,
                       "Kairouz, Oh, Viswanath 2015 Thm 3.3; Murtagh, Vadhan 2016 Eq. (1)",
                       "proofs/kov_profile.py",
-                      "eps' solved numerically in log space by dpaccount.closed_form.kov_epsilon",
+                      "eps' solved numerically in log space by dpaccount.numerics.closed_form.kov_epsilon",
                       value_label="epsilon_kov"))
     return Derivation(mech, delta_value, steps)

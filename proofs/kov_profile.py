@@ -1,7 +1,7 @@
 """Proof step: the optimal-composition formula equals the hockey-stick divergence of T-fold
 randomized response, checked against brute-force enumeration.
 
-Justifies: dpaccount.closed_form.kov_delta, dpaccount.closed_form.kov_epsilon
+Justifies: dpaccount.numerics.closed_form.kov_delta, dpaccount.numerics.closed_form.kov_epsilon
 
 Kairouz, Oh, Viswanath 2015 (Thm 3.3): T eps-DP mechanisms compose to at worst T randomized
 responses P = (e^eps, 1)/(1+e^eps), Q = (1, e^eps)/(1+e^eps). Murtagh and Vadhan 2016 (Eq. 1)
@@ -10,7 +10,7 @@ write its privacy profile as
 We enumerate all 2^T outcomes of the composed pair, compute sum_o max(0, P(o) - e^eps' Q(o))
 symbolically (exact, in sympy), and check it equals the formula for T = 1..4 at several eps and
 eps', and in the reverse direction (Q against P), which is the same by symmetry. Then we check
-that dpaccount.closed_form.kov_delta agrees with the exact value (an upper bound, within 1e-10).
+that dpaccount.numerics.closed_form.kov_delta agrees with the exact value (an upper bound, within 1e-10).
 """
 
 import itertools
@@ -19,7 +19,7 @@ from _common import check
 
 import sympy as sp
 
-from dpaccount.closed_form import kov_delta
+from dpaccount.numerics.closed_form import kov_delta
 
 
 def brute(eps, T, epsp):

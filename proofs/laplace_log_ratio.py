@@ -1,6 +1,6 @@
 """Proof step: the supremum of the log-ratio of two Laplace densities is |shift| / b.
 
-Justifies: dpaccount.closed_form.naive_epsilon, dpaccount.closed_form.per_release_epsilon,
+Justifies: dpaccount.numerics.closed_form.naive_epsilon, dpaccount.numerics.closed_form.per_release_epsilon,
 dpaccount.symbolic.laplace_log_ratio_sup
 
 For f_mu(z) = exp(-|z - mu|/b) / (2b): log f_0(z) - log f_s(z) = (|z - s| - |z|)/b. We check,

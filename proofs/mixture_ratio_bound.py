@@ -1,7 +1,7 @@
 """Proof step: the mixture ratio bound behind amplification, eps1 = log(1 + q (e^eps0 - 1)).
 
-Justifies: dpaccount.closed_form.amplified_epsilon, dpaccount.symbolic.mixture_ratio_bound,
-dpaccount.closed_form.composition_unit (fixed-size subsets under add/remove)
+Justifies: dpaccount.numerics.closed_form.amplified_epsilon, dpaccount.symbolic.mixture_ratio_bound,
+dpaccount.samplers.SamplerType.composition_unit (fixed-size subsets under add/remove)
 
 Substitution, k-subsets (Balle, Barthe, Gaboardi 2018, Table 1): the density of a release is
 (1-q) A + q B for D and (1-q) A + q B' for D', where A is the part without the changed record and

@@ -1,7 +1,7 @@
 """Proof step: what an un-noised soft label does to amplification, checked by enumeration.
 
-Justifies: dpaccount.mechanism.InstaHide.inclusion_mixtures,
-dpaccount.mechanism.hypergeometric_inclusion
+Justifies: dpaccount.samplers.SubsetsType.inclusion_mixtures,
+dpaccount.events.hypergeometric_inclusion
 
 A release with a soft label is (j-vector, z): the counts of every class in the k-subset S (what
 the mean of the k one-hot labels shows exactly) and the noisy mean image. Labels are public and
@@ -29,7 +29,7 @@ from collections import Counter
 
 import sympy as sp
 
-from dpaccount.mechanism import hypergeometric_inclusion
+from dpaccount.events import hypergeometric_inclusion
 
 print("Soft labels: the class count is seen, and the inclusion probability is j / n_c")
 
@@ -72,7 +72,7 @@ for labels, k in (((0, 0, 1, 1, 1, 2), 2), ((0, 1, 1, 1, 1), 3), ((0, 0, 0, 1, 1
           f"labels {labels}, k={k}: the class count j ~ Hypergeometric(N={n}, n_c={nc}, k={k})")
     mine = {round(q * nc): w for w, q in hypergeometric_inclusion(n, nc, k)}
     check(all(abs(mine.get(j, 0.0) - float(p)) < 1e-12 for j, p in hyp.items() if p > 0),
-          f"labels {labels}, k={k}: dpaccount.mechanism.hypergeometric_inclusion agrees")
+          f"labels {labels}, k={k}: dpaccount.events.hypergeometric_inclusion agrees")
 
 # a class of one: the label says whether the record was drawn
 one = hypergeometric_inclusion(10, 1, 3)

@@ -1,6 +1,6 @@
 """Proof step: the special cases k = 1 and k = N, and the paper's "k times" claim.
 
-Justifies: dpaccount.closed_form.per_release_epsilon, dpaccount.closed_form.amplified_epsilon
+Justifies: dpaccount.numerics.closed_form.per_release_epsilon, dpaccount.numerics.closed_form.amplified_epsilon
 
 With eps0 = Delta/(k b) (Laplace step on the mean of k records) and q = k/N:
 (1) k = 1: eps0 is the naive Laplace epsilon Delta/b, and eps1 = log(1 + (e^(Delta/b) - 1)/N),

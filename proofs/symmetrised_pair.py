@@ -1,6 +1,6 @@
 """Proof step: the pair the accountant composes under substitution dominates every neighbour pair.
 
-Justifies: dpaccount.pld.dominating_laws, dpaccount.pld.LaplaceMixturePair.log_zero_atom
+Justifies: dpaccount.accountants.pld.dominating_laws, dpaccount.numerics.laplace_pair.LaplaceMixturePair.log_zero_atom
 
 Setting (docs/theory.md Sec. 3). One release of D is (1-q) A + q B and of D' is (1-q) A + q B',
 where, given the k - 1 other records S' of the subset (a common mixing variable with the same law

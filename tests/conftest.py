@@ -1,6 +1,9 @@
+import contextlib
+import io
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -15,10 +18,38 @@ settings.register_profile("thorough", deadline=None, max_examples=1000,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-def run_cli(*args, check=False):
-    """Run ``python -m dpaccount ARGS`` in a subprocess, as a user would."""
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args, check=False) -> CliResult:
+    """Run ``dpaccount ARGS`` in this process (``dpaccount.cli.main``), capturing what it prints.
+
+    In-process, so a refused command costs microseconds, not an interpreter start. Only
+    :class:`~dpaccount.errors.InputError` and usage errors become exit status 2 inside ``main``;
+    any other exception propagates, so an internal bug fails the test with its traceback."""
+    from dpaccount.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's --help and --version
+            code = exc.code if isinstance(exc.code, int) else 0
+    result = CliResult(code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(f"exit {code}: {result.stderr}")
+    return result
+
+
+def run_cli_process(*args, check=False, env=None):
+    """Run ``python -m dpaccount ARGS`` in a subprocess: only for what needs a fresh
+    interpreter (start-up time, imports, the entry point itself)."""
     proc = subprocess.run([sys.executable, "-m", "dpaccount", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
     return proc
@@ -35,3 +66,16 @@ def assert_usage_error(proc, match: str) -> None:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+#: the closed-form methods of the epsilon table, in the order it prints them
+CLOSED_FORM_METHODS = ("naive", "per_release", "amplified", "basic", "advanced", "kov")
+
+
+def closed_rows(mech, delta):
+    """The closed-form rows of the epsilon table for one phase (no RDP or PLD: fast)."""
+    from dpaccount.accountants import (AdvancedAccountant, BasicAccountant, KOVAccountant,
+                                       release_rows)
+
+    return release_rows(mech, delta) + [a.row(mech, delta) for a in
+                                        (BasicAccountant(), AdvancedAccountant(), KOVAccountant())]

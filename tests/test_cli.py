@@ -7,10 +7,11 @@ import shlex
 
 import pytest
 
-from dpaccount import closed_form as cf
+from dpaccount.numerics import closed_form as cf
 from dpaccount.cli import main
 
 from .conftest import ROOT, run_cli
+from .conftest import CLOSED_FORM_METHODS, closed_rows
 
 README = open(os.path.join(ROOT, "README.md")).read()
 
@@ -76,8 +77,14 @@ def test_json_contract():
                                                      rel=1e-15)
     assert rows["kov"]["delta"] == 1e-5 and rows["basic"]["delta"] == 0.0
     assert rows["kov"]["epsilon"] <= rows["basic"]["epsilon"]
-    assert rows["pld"]["epsilon"] <= rows["kov"]["epsilon"]
-    assert rows["pld"]["epsilon_upper"] == rows["pld"]["epsilon"]
+    # eps0 = 7680 is beyond the lattice: the pld row says it does not apply, and no other
+    # method's number appears under its name; the tightest bound names the method it came from
+    assert rows["pld"]["epsilon"] is None and "not applicable" in rows["pld"]["note"]
+    assert "eps0 = 7680" in rows["pld"]["note"]
+    best = min((r for r in out["results"] if r["releases"] == 2_000_000 and
+                r["epsilon"] is not None), key=lambda r: r["epsilon"])
+    assert out["tightest"]["method"] == best["method"] != "pld"
+    assert out["tightest"]["epsilon"] == best["epsilon"]
     assert out["mechanism"]["releases"] == 2_000_000
 
 
@@ -112,7 +119,7 @@ def test_every_row_in_text_output_names_relation_sampler_delta(capsys):
                  "--norm", "1", "--labels", "none"]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.split()[:1] and line.split()[0] in
-            cf.CLOSED_FORM_METHODS + ("rdp", "pld")]
+            CLOSED_FORM_METHODS + ("rdp", "pld")]
     assert len(rows) == 8
     for line in rows:
         assert "add_remove" in line and "poisson" in line

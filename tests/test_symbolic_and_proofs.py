@@ -10,10 +10,12 @@ import sys
 import pytest
 import sympy as sp
 
-from dpaccount import InstaHide, closed_form as cf
+from dpaccount import InstaHide
+from dpaccount.numerics import closed_form as cf
 from dpaccount import symbolic
 
 from .conftest import ROOT
+from .conftest import CLOSED_FORM_METHODS, closed_rows
 
 PROOFS = sorted(p for p in glob.glob(os.path.join(ROOT, "proofs", "*.py"))
                 if not os.path.basename(p).startswith("_"))
@@ -74,7 +76,7 @@ def test_derivation_values_match_log_space_closed_forms():
     m = InstaHide.from_epochs(labels="none", k=4, noise=0.1, n=50000, diameter=3072.0, epochs=40)
     der = symbolic.derive(m, 1e-5)
     vals = {st.title.split(":")[0]: st.value for st in der.steps}
-    table = {r.method: r.epsilon for r in cf.closed_form_table(m, 1e-5)}
+    table = {r.method: r.epsilon for r in closed_rows(m, 1e-5)}
     # sympy evaluates exp(7680) at 30 digits: an independent check of the log-space arithmetic
     assert vals["per release"] == pytest.approx(table["per_release"], rel=1e-15)
     assert vals["amplified"] == pytest.approx(table["amplified"], rel=1e-14)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .samplers import PermutationMixer, k_subsets
+from .samplers import k_subsets, torch_sampler
+from dpaccount.errors import InputError
 
 __all__ = ["InstaHideAugment", "laplace_like", "torch_release_fn", "canonical_labels"]
 
@@ -29,7 +30,7 @@ def canonical_labels(value) -> str:
     names of the same two releases."""
     name = {"public": "soft", "private": "noised"}.get(value, value)
     if name not in ("soft", "noised"):
-        raise ValueError(f"labels must be 'soft' or 'noised'; got {value!r}")
+        raise InputError(f"labels must be 'soft' or 'noised'; got {value!r}")
     return name
 
 
@@ -64,9 +65,9 @@ class InstaHideAugment:
     def __init__(self, k: int, noise: float, *, generator: torch.Generator, clip=None,
                  labels: str = "soft", num_classes: int | None = None):
         if int(k) != k or k < 1:
-            raise ValueError(f"k must be a positive integer; got {k!r}")
+            raise InputError(f"k must be a positive integer; got {k!r}")
         if not (noise >= 0 and np.isfinite(noise)):
-            raise ValueError(f"noise must be a finite number >= 0; got {noise!r}")
+            raise InputError(f"noise must be a finite number >= 0; got {noise!r}")
         labels = canonical_labels(labels)
         self.k, self.noise, self.generator = int(k), float(noise), generator
         self.clip, self.labels, self.num_classes = clip, labels, num_classes
@@ -75,7 +76,7 @@ class InstaHideAugment:
         """``x``: (B, k, ...) records, ``y``: (B, k) integer labels or (B, k, C) one-hot/soft.
         Returns the mixed, noised images (B, ...) and soft labels (B, C) (or None)."""
         if x.dim() < 2 or x.shape[1] != self.k:
-            raise ValueError(f"expected records grouped as (B, k={self.k}, ...); got shape "
+            raise InputError(f"expected records grouped as (B, k={self.k}, ...); got shape "
                              f"{tuple(x.shape)}")
         z = x.mean(dim=1)
         if self.noise > 0:  # added in float64, then cast back (post-processing)
@@ -86,7 +87,7 @@ class InstaHideAugment:
             return z, None
         if y.dim() == 2:  # integer labels (one-hot (B, k, C) labels skip this)
             if self.num_classes is None:
-                raise ValueError("integer labels need num_classes")
+                raise InputError("integer labels need num_classes")
             y = torch.nn.functional.one_hot(y.long(), self.num_classes).to(z.dtype)
         soft = y.to(z.dtype).mean(dim=1)
         if self.labels == "noised" and self.noise > 0:
@@ -121,22 +122,22 @@ def torch_release_fn(k: int, noise: float, releases: int, sampler: str = "subset
     tests the mechanism rather than float32 rounding (pass ``dtype=torch.float32`` to audit
     what training computes)."""
 
+    sampler_cls = torch_sampler(sampler)
+
     def release(dataset, trials, rng):
         data = torch.as_tensor(np.asarray(dataset, dtype=float), dtype=dtype, device=device)
         n = data.shape[0]
         g = torch.Generator(device=device)
         g.manual_seed(int(rng.integers(0, 2**63 - 1)))
         aug = InstaHideAugment(k, noise, generator=g)
-        if sampler == "subsets":
+        if sampler_cls.independent_draws:
             # independent runs are independent draws: all trials' outputs in one batch
             idx = k_subsets(n, k, trials * releases, g, device)
             z, _ = aug.mix_indices(data, idx)
             return z.reshape(trials, releases, -1).cpu().numpy()
-        if sampler != "permutation":
-            raise ValueError(f"sampler must be 'subsets' or 'permutation'; got {sampler!r}")
         out = torch.empty((trials, releases, data.shape[1]), dtype=dtype, device=device)
         for t in range(trials):
-            mixer = PermutationMixer(n, k, n, g)  # one batch per epoch: k permutations
+            mixer = sampler_cls(n, k, n, g)  # one batch per epoch
             done = 0
             while done < releases:
                 for idx in mixer.epoch():

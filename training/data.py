@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from dpaccount.errors import InputError
 
 __all__ = ["ImageData", "load_digits", "load_cifar10", "synthetic", "load_dataset"]
 
@@ -64,7 +65,7 @@ def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> ImageData:
     try:
         from sklearn.datasets import load_digits as _sk_digits
     except ImportError:
-        raise ValueError("the digits data set needs scikit-learn: pip install 'dpaccount[train]'") \
+        raise InputError("the digits data set needs scikit-learn: pip install 'dpaccount[train]'") \
             from None
     d = _sk_digits()
     x = (d.images.astype(np.float32) / 16.0)[:, None, :, :]
@@ -105,12 +106,12 @@ _CIFAR_TEST = ["test_batch"]
 def _read_binary(path: Path):
     raw = np.fromfile(path, dtype=np.uint8)
     if raw.size == 0 or raw.size % 3073:
-        raise ValueError(f"CIFAR-10 file {str(path)!r} is malformed: {raw.size} bytes is not a "
+        raise InputError(f"CIFAR-10 file {str(path)!r} is malformed: {raw.size} bytes is not a "
                          "multiple of 3073 (1 label byte + 3072 pixel bytes per record)")
     rec = raw.reshape(-1, 3073)
     labels = rec[:, 0].astype(np.int64)
     if labels.max() > 9:
-        raise ValueError(f"CIFAR-10 file {str(path)!r} is malformed: label {labels.max()} > 9")
+        raise InputError(f"CIFAR-10 file {str(path)!r} is malformed: label {labels.max()} > 9")
     return rec[:, 1:].reshape(-1, 3, 32, 32), labels
 
 
@@ -119,17 +120,17 @@ def _read_python(path: Path):
         with open(path, "rb") as fh:
             d = _NumpyOnlyUnpickler(io.BytesIO(fh.read()), encoding="bytes").load()
     except pickle.UnpicklingError as exc:
-        raise ValueError(f"CIFAR-10 file {str(path)!r} was refused: {exc}") from None
+        raise InputError(f"CIFAR-10 file {str(path)!r} was refused: {exc}") from None
     except (EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise ValueError(f"CIFAR-10 file {str(path)!r} is malformed ({type(exc).__name__})") \
+        raise InputError(f"CIFAR-10 file {str(path)!r} is malformed ({type(exc).__name__})") \
             from None
     if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
-        raise ValueError(f"CIFAR-10 file {str(path)!r} is malformed: expected a dict with "
+        raise InputError(f"CIFAR-10 file {str(path)!r} is malformed: expected a dict with "
                          "b'data' and b'labels'")
     x = np.asarray(d[b"data"])
     y = np.asarray(d[b"labels"], dtype=np.int64)
     if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 or x.shape[0] != y.size:
-        raise ValueError(f"CIFAR-10 file {str(path)!r} is malformed: data must be uint8 of shape "
+        raise InputError(f"CIFAR-10 file {str(path)!r} is malformed: data must be uint8 of shape "
                          f"(n, 3072) with n labels; got {x.dtype} {x.shape} and {y.size} labels")
     return x.reshape(-1, 3, 32, 32), y
 
@@ -139,13 +140,13 @@ def load_cifar10(folder, max_train: int | None = None) -> ImageData:
     ``cifar-10-batches-py``), pixels scaled to [0, 1]. ``max_train`` keeps the first images."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"CIFAR-10 folder {str(folder)!r} does not exist")
+        raise InputError(f"CIFAR-10 folder {str(folder)!r} does not exist")
     if (folder / "data_batch_1.bin").exists():
         reader, suffix = _read_binary, ".bin"
     elif (folder / "data_batch_1").exists():
         reader, suffix = _read_python, ""
     else:
-        raise ValueError(f"CIFAR-10 folder {str(folder)!r} has neither data_batch_1.bin (binary "
+        raise InputError(f"CIFAR-10 folder {str(folder)!r} has neither data_batch_1.bin (binary "
                          "format) nor data_batch_1 (python format)")
 
     def read(names):
@@ -153,7 +154,7 @@ def load_cifar10(folder, max_train: int | None = None) -> ImageData:
         for nm in names:
             p = folder / (nm + suffix)
             if not p.exists():
-                raise ValueError(f"CIFAR-10 file {str(p)!r} is missing")
+                raise InputError(f"CIFAR-10 file {str(p)!r} is missing")
             x, y = reader(p)
             xs.append(x)
             ys.append(y)
@@ -174,7 +175,7 @@ def load_dataset(name: str, data_dir=None, seed: int = 0) -> ImageData:
         return synthetic(seed=seed)
     if name == "cifar10":
         if data_dir is None:
-            raise ValueError("dataset 'cifar10' needs --data-dir (the extracted batches folder); "
+            raise InputError("dataset 'cifar10' needs --data-dir (the extracted batches folder); "
                              "nothing is downloaded")
         return load_cifar10(data_dir)
-    raise ValueError(f"dataset must be 'digits', 'cifar10' or 'synthetic'; got {name!r}")
+    raise InputError(f"dataset must be 'digits', 'cifar10' or 'synthetic'; got {name!r}")

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from .data import ImageData
 from .models import build_model
 from .train import evaluate
+from dpaccount.errors import InputError
 
 __all__ = ["train_dpsgd"]
 
@@ -23,7 +24,7 @@ def train_dpsgd(grid: dict, defense: dict, data: ImageData, seed: int):
     try:
         from opacus import PrivacyEngine
     except ImportError:
-        raise ValueError("the dpsgd defense needs Opacus: pip install 'dpaccount[dpsgd]'") \
+        raise InputError("the dpsgd defense needs Opacus: pip install 'dpaccount[dpsgd]'") \
             from None
     import warnings
 

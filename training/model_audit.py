@@ -35,14 +35,15 @@ import numpy as np
 import torch
 
 from dpaccount import InstaHide, image_diameter
-from dpaccount._files import atomic_write_bytes
-from dpaccount._validate import check_delta
+from dpaccount.files import atomic_write_bytes
+from dpaccount.validate import check_delta
 from dpaccount.audit.bounds import ceiling, certifying_sizes, select_and_bound
 from dpaccount.audit.one_run import one_run_audit as _one_run
 
 from .batched import per_model_accuracy, per_model_loss, train_batched
 from .data import ImageData, load_dataset
 from .train import resolve_device
+from dpaccount.errors import InputError
 
 __all__ = ["ModelAuditConfig", "make_canary", "shadow_audit", "bound_from_store",
            "one_run_audit", "lira_fit"]
@@ -68,21 +69,21 @@ class ModelAuditConfig:
 
     def __post_init__(self):
         if self.canary not in CANARIES:
-            raise ValueError(f"canary must be one of {', '.join(CANARIES)}; got {self.canary!r}")
+            raise InputError(f"canary must be one of {', '.join(CANARIES)}; got {self.canary!r}")
         if self.labels not in ("public", "private"):
-            raise ValueError(f"labels must be 'public' or 'private'; got {self.labels!r}")
+            raise InputError(f"labels must be 'public' or 'private'; got {self.labels!r}")
         if self.labels == "public" and self.noise > 0 and self.canary == "mislabeled":
-            raise ValueError("a mislabeled canary changes the label: with labels 'public' the "
+            raise InputError("a mislabeled canary changes the label: with labels 'public' the "
                              "accountant does not cover it; use labels 'private' or another "
                              "canary")
         for name in ("k", "epochs", "batch_size", "hidden", "models", "block"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
+                raise InputError(f"{name} must be a positive integer; got {v!r}")
         if self.models < 2:
-            raise ValueError(f"models must be at least 2 per side; got {self.models}")
+            raise InputError(f"models must be at least 2 per side; got {self.models}")
         if not (np.isfinite(self.noise) and self.noise >= 0):
-            raise ValueError(f"noise must be a finite number >= 0; got {self.noise!r}")
+            raise InputError(f"noise must be a finite number >= 0; got {self.noise!r}")
         check_delta(self.delta)
 
 
@@ -94,7 +95,7 @@ def make_canary(data: ImageData, kind: str, rng: np.random.Generator, *,
     shape = data.shape
     if kind == "mislabeled":
         if keep_label:
-            raise ValueError("a mislabeled canary cannot keep the label")
+            raise InputError("a mislabeled canary cannot keep the label")
         x = data.x_test[0].clone()
         y = (int(data.y_test[0]) + 1) % data.num_classes
     elif kind == "ood":
@@ -104,7 +105,7 @@ def make_canary(data: ImageData, kind: str, rng: np.random.Generator, *,
         x = 1.0 - data.x_train[0].clone()
         y = (int(data.y_train[0]) + 1) % data.num_classes
     else:
-        raise ValueError(f"canary must be one of {', '.join(CANARIES)}; got {kind!r}")
+        raise InputError(f"canary must be one of {', '.join(CANARIES)}; got {kind!r}")
     if keep_label:
         y = int(data.y_train[0])
     return x, y
@@ -139,7 +140,7 @@ def _mechanism(cfg: ModelAuditConfig, data: ImageData, n: int, releases: int,
 def _accountant(mech, delta):
     if mech is None:
         return None, "none (no noise: no guarantee)"
-    from dpaccount.calibrate import tightest_result
+    from dpaccount.selection import tightest as tightest_result
 
     row = tightest_result(mech, delta)
     return row.epsilon, row.method
@@ -155,9 +156,9 @@ def _store_check(store: Path, cfg) -> None:
         try:
             old = json.loads(meta.read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"store {str(store)!r} has a malformed audit.json ({exc})") from None
+            raise InputError(f"store {str(store)!r} has a malformed audit.json ({exc})") from None
         if old.get("config") != json.loads(_config_json(cfg)):
-            raise ValueError(f"store {str(store)!r} holds a different audit; use another store "
+            raise InputError(f"store {str(store)!r} holds a different audit; use another store "
                              "or delete it")
     else:
         atomic_write_bytes(meta, json.dumps({"config": json.loads(_config_json(cfg))},
@@ -243,7 +244,7 @@ def _report(cfg, data, scores, member, accs, releases, n, score, confidence, sel
     pos, neg = scores[member], scores[~member]
     fit = lira_fit if score == "lira" else None
     if score not in ("loss", "lira"):
-        raise ValueError(f"score must be 'loss' or 'lira'; got {score!r}")
+        raise InputError(f"score must be 'loss' or 'lira'; got {score!r}")
     test = select_and_bound(pos, neg, delta=cfg.delta, confidence=confidence,
                             select_fraction=select_fraction, fit=fit,
                             rng=np.random.default_rng(cfg.seed))
@@ -286,11 +287,11 @@ def bound_from_store(store, *, score: str = "loss", confidence: float = 0.95,
     st = Path(store)
     meta = st / "audit.json"
     if not meta.exists():
-        raise ValueError(f"{str(st)!r} holds no audit (audit.json is missing)")
+        raise InputError(f"{str(st)!r} holds no audit (audit.json is missing)")
     cfg = ModelAuditConfig(**json.loads(meta.read_text())["config"])
     blocks = sorted(st.glob("block-*.npz"))
     if not blocks:
-        raise ValueError(f"{str(st)!r} holds no finished block of models")
+        raise InputError(f"{str(st)!r} holds no finished block of models")
     s, m, a, rel = [], [], [], None
     for f in blocks:
         with np.load(f, allow_pickle=False) as z:
@@ -310,7 +311,7 @@ def one_run_audit(cfg: ModelAuditConfig, *, canaries: int = 1000, guesses=None,
     """Steinke-Nasr-Jagielski: ``canaries`` ood canaries (random binary images, random labels),
     each added with probability 1/2; one model; guesses on the top and bottom scores."""
     if cfg.noise > 0 and cfg.labels == "public":
-        raise ValueError("one-run canaries are added with their labels: with labels 'public' "
+        raise InputError("one-run canaries are added with their labels: with labels 'public' "
                          "the accountant does not cover that; use labels 'private'")
     dev = resolve_device(device)
     data = (data if data is not None else load_dataset(cfg.dataset, seed=0)).to(dev)

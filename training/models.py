@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from torch import nn
+from dpaccount.errors import InputError
 
 __all__ = ["MLP", "CNN", "build_model"]
 
@@ -42,6 +43,6 @@ def build_model(name: str, shape, num_classes: int) -> nn.Module:
         return MLP(shape, num_classes)
     if name == "cnn":
         return CNN(shape, num_classes)
-    raise ValueError(f"model must be 'mlp' or 'cnn'; got {name!r}")
+    raise InputError(f"model must be 'mlp' or 'cnn'; got {name!r}")
 
 

@@ -21,7 +21,7 @@ comparable clean accuracy.
 Every cell runs ``seeds`` times: a poisoned run (attack success, clean accuracy) and an
 unpoisoned run (the attack's success rate without poisons, which the certificate needs). For the
 DP-InstaHide runs the group-privacy certificate for p poisons comes from
-``dpaccount.certify.certify``; results are written after every run (JSON, atomically) and a rerun
+``dpaccount.certify``; results are written after every run (JSON, atomically) and a rerun
 skips the runs already there.
 """
 
@@ -34,10 +34,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpaccount._files import atomic_write_bytes
+from dpaccount.files import atomic_write_bytes
 
 from .data import ImageData, load_dataset
 from .train import TrainConfig, train
+from dpaccount.errors import InputError
 
 __all__ = ["poison", "attack_success", "DEFAULT_CONFIG", "run_grid", "summarise", "load_config",
            "plot_results", "format_table", "check_config"]
@@ -81,14 +82,14 @@ def load_config(path) -> dict:
     try:
         user = json.loads(p.read_text())
     except FileNotFoundError:
-        raise ValueError(f"config file {str(p)!r} does not exist") from None
+        raise InputError(f"config file {str(p)!r} does not exist") from None
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"config file {str(p)!r} is not valid JSON ({exc})") from None
+        raise InputError(f"config file {str(p)!r} is not valid JSON ({exc})") from None
     if not isinstance(user, dict):
-        raise ValueError(f"config file {str(p)!r} must hold a JSON object")
+        raise InputError(f"config file {str(p)!r} must hold a JSON object")
     unknown = set(user) - set(DEFAULT_CONFIG)
     if unknown:
-        raise ValueError(f"config file {str(p)!r} has unknown keys: {', '.join(sorted(unknown))}")
+        raise InputError(f"config file {str(p)!r} has unknown keys: {', '.join(sorted(unknown))}")
     cfg = dict(DEFAULT_CONFIG)
     cfg.update(user)
     return check_config(cfg, where=f"config file {str(p)!r}")
@@ -96,44 +97,44 @@ def load_config(path) -> dict:
 
 def _positive_int(where: str, key: str, v) -> None:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{where}: {key} must be a positive integer; got {v!r}")
+        raise InputError(f"{where}: {key} must be a positive integer; got {v!r}")
 
 
 def check_config(cfg: dict, where: str = "config") -> dict:
     """Every key of a grid checked, each failure one line naming the key and the value."""
-    from dpaccount._validate import check_delta
+    from dpaccount.validate import check_delta
 
     if cfg["dataset"] not in ("digits", "synthetic"):
-        raise ValueError(f"{where}: dataset must be 'digits' or 'synthetic'; got "
+        raise InputError(f"{where}: dataset must be 'digits' or 'synthetic'; got "
                          f"{cfg['dataset']!r}")
     if cfg["model"] not in ("mlp", "cnn"):
-        raise ValueError(f"{where}: model must be 'mlp' or 'cnn'; got {cfg['model']!r}")
+        raise InputError(f"{where}: model must be 'mlp' or 'cnn'; got {cfg['model']!r}")
     for key in ("epochs", "batch_size", "seeds"):
         _positive_int(where, key, cfg[key])
     t = cfg["target"]
     if isinstance(t, bool) or not isinstance(t, int) or t < 0:
-        raise ValueError(f"{where}: target must be a class index (integer >= 0); got {t!r}")
+        raise InputError(f"{where}: target must be a class index (integer >= 0); got {t!r}")
     lr = cfg["lr"]
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < math.inf):
-        raise ValueError(f"{where}: lr must be a positive finite number; got {lr!r}")
+        raise InputError(f"{where}: lr must be a positive finite number; got {lr!r}")
     try:
         check_delta(cfg["delta"])
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: delta must be in the open interval (0, 1); got "
+        raise InputError(f"{where}: delta must be in the open interval (0, 1); got "
                          f"{cfg['delta']!r}") from None
     for key in ("attacks", "defenses"):
         if not isinstance(cfg[key], list) or not cfg[key] or \
                 not all(isinstance(x, dict) for x in cfg[key]):
-            raise ValueError(f"{where}: {key} must be a non-empty list of objects; got "
+            raise InputError(f"{where}: {key} must be a non-empty list of objects; got "
                              f"{cfg[key]!r}")
     for a in cfg["attacks"]:
         if a.get("name") not in ATTACKS:
-            raise ValueError(f"attack name must be one of {', '.join(ATTACKS)}; got "
+            raise InputError(f"attack name must be one of {', '.join(ATTACKS)}; got "
                              f"{a.get('name')!r}")
         _positive_int(where, f"attack {a['name']!r}: poisons", a.get("poisons"))
     for d in cfg["defenses"]:
         if d.get("name") not in ("none", "mixup", "noise", "dp-instahide", "dpsgd"):
-            raise ValueError(f"defense name must be none, mixup, noise, dp-instahide or dpsgd; "
+            raise InputError(f"defense name must be none, mixup, noise, dp-instahide or dpsgd; "
                              f"got {d.get('name')!r}")
         need = {"mixup": ("k",), "noise": ("noise",), "dp-instahide": ("k", "noise"),
                 "dpsgd": ("noise_multiplier", "clip")}.get(d["name"], ())
@@ -143,7 +144,7 @@ def check_config(cfg: dict, where: str = "config") -> dict:
                 _positive_int(where, f"defense {d['name']!r}: k", v)
             elif isinstance(v, bool) or not isinstance(v, (int, float)) or \
                     not (0 < v < math.inf):
-                raise ValueError(f"{where}: defense {d['name']!r}: {key} must be a positive "
+                raise InputError(f"{where}: defense {d['name']!r}: {key} must be a positive "
                                  f"finite number; got {v!r}")
     return cfg
 
@@ -180,7 +181,7 @@ def poison(data: ImageData, attack: dict, target: int, seed: int) -> tuple[Image
         x[idx] = (x[idx] + (xt - x[idx]).clamp(-eps, eps)).clamp(0.0, 1.0)
         info = {"target_index": t_idx, "base_class": base, "linf": eps}
     else:
-        raise ValueError(f"attack name must be one of {', '.join(ATTACKS)}; got {name!r}")
+        raise InputError(f"attack name must be one of {', '.join(ATTACKS)}; got {name!r}")
     poisoned = ImageData(data.name, x, y, data.x_test, data.y_test, data.value_range,
                          data.num_classes)
     return poisoned, {"attack": name, "poisons": p, "target": target, **info}
@@ -248,7 +249,7 @@ def _refresh_privacy(results: dict, data: ImageData) -> int:
     no ``labels``) carry an epsilon that is too small. Recompute it for what those runs released
     (soft labels, with the class sizes of their poisoned training set, rebuilt from the attack
     and seed without training); the accuracies and successes stay. Returns how many changed."""
-    from .train import epsilon_report
+    from .train import accountant_of, epsilon_report
 
     changed = 0
     for key, r in results.items():
@@ -260,7 +261,10 @@ def _refresh_privacy(results: dict, data: ImageData) -> int:
             continue
         pdata, _ = poison(data, attack, common["target"], seed)
         cfg = _train_config(common, defense, seed)
-        privacy = epsilon_report(cfg, pdata, mech["releases"])
+        acc = accountant_of(cfg, pdata)
+        if acc is not None:
+            acc.step(releases=int(mech["releases"]))
+        privacy = epsilon_report(cfg, acc, mech["releases"])
         r.update(epsilon=privacy["epsilon"], delta=privacy["delta"],
                  privacy_method=privacy["method"], relation=privacy["relation"],
                  sampler=privacy["sampler"], mechanism=privacy.get("mechanism"),
@@ -275,7 +279,7 @@ def run_grid(grid: dict, out_path, *, progress: bool = False, data: ImageData | 
     out_path = Path(out_path)
     results = json.loads(out_path.read_text()) if out_path.exists() else {}
     if not isinstance(results, dict):
-        raise ValueError(f"results file {str(out_path)!r} is malformed")
+        raise InputError(f"results file {str(out_path)!r} is malformed")
     data = data if data is not None else load_dataset(grid["dataset"])
     if _refresh_privacy(results, data):
         atomic_write_bytes(out_path, json.dumps(results, indent=1).encode())
@@ -332,7 +336,7 @@ def summarise(results: dict) -> list[dict]:
     """One row per (attack, defense): means with 95% t-intervals over seeds, epsilon, and the
     group-privacy certificate for the attack's p poisons (DP-InstaHide rows)."""
     from dpaccount import InstaHide
-    from dpaccount.certify import certify
+    from dpaccount.certificates import certify
 
     cells = {}
     for r in results.values():
@@ -374,10 +378,10 @@ def summarise(results: dict) -> list[dict]:
 def plot_results(rows: list[dict], path) -> Path:
     """Attack success against clean accuracy, one point per defense setting, one panel per
     attack, with 95% intervals over seeds."""
-    from dpaccount.audit.plot import _png, _pyplot, _save
+    from dpaccount.audit.plot import png_path, pyplot, save_figure
 
-    path = _png(path)
-    plt = _pyplot()
+    path = png_path(path)
+    plt = pyplot()
     attacks = sorted({r["attack"] for r in rows})
     fig, axes = plt.subplots(1, len(attacks), figsize=(4.6 * len(attacks), 4.4), dpi=110,
                              squeeze=False)
@@ -393,7 +397,7 @@ def plot_results(rows: list[dict], path) -> Path:
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=6.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def format_table(rows: list[dict]) -> str:

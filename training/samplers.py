@@ -15,8 +15,10 @@ counted in ``releases``.
 from __future__ import annotations
 
 import torch
+from dpaccount.errors import InputError
 
-__all__ = ["KSubsetSampler", "PermutationMixer", "GroupBatchSampler", "k_subsets"]
+__all__ = ["KSubsetSampler", "PermutationMixer", "GroupBatchSampler", "k_subsets", "TORCH_SAMPLERS",
+           "torch_sampler"]
 
 
 def k_subsets(n: int, k: int, rows: int, generator: torch.Generator,
@@ -30,7 +32,7 @@ def k_subsets(n: int, k: int, rows: int, generator: torch.Generator,
     j = n-k .. n-1 draw t uniform in [0, j]; if t is already in the row, take j instead (order
     within a row is then not uniform, which a uniform-weight mean does not see)."""
     if not 1 <= k <= n:
-        raise ValueError(f"k must be between 1 and n; got k={k}, n={n}")
+        raise InputError(f"k must be between 1 and n; got k={k}, n={n}")
     if k == 1 or k * k <= n:
         out = torch.randint(0, n, (rows, k), generator=generator, device=device)
         if k == 1:
@@ -59,7 +61,7 @@ class _Sampler:
 
     def __init__(self, n: int, k: int, batch_size: int, generator: torch.Generator):
         if not 1 <= k <= n:
-            raise ValueError(f"k must be between 1 and n; got k={k}, n={n}")
+            raise InputError(f"k must be between 1 and n; got k={k}, n={n}")
         self.n, self.k, self.batch_size, self.generator = n, k, batch_size, generator
         self.releases = 0
 
@@ -68,6 +70,8 @@ class KSubsetSampler(_Sampler):
     """Index batches for ``subsets``: ``ceil(N / B)`` steps per epoch, N outputs per epoch."""
 
     name = "subsets"
+    #: every output is an independent draw (outputs of independent runs can be drawn together)
+    independent_draws = True
 
     def epoch(self):
         done = 0
@@ -103,6 +107,7 @@ class PermutationMixer(_Sampler):
     k - 1 further independent permutations of the same batch."""
 
     name = "permutation"
+    independent_draws = False
 
     def epoch(self):
         dev = self.generator.device
@@ -114,3 +119,16 @@ class PermutationMixer(_Sampler):
                               for _ in range(self.k - 1)]
             self.releases += b
             yield torch.stack(cols, dim=1)
+
+
+#: the torch samplers, by the name dpaccount's events use for them
+TORCH_SAMPLERS = {cls.name: cls for cls in (KSubsetSampler, PermutationMixer)}
+
+
+def torch_sampler(name: str):
+    """The torch sampler class for ``name`` (``subsets`` or ``permutation``)."""
+    try:
+        return TORCH_SAMPLERS[name]
+    except (KeyError, TypeError):
+        raise InputError(f"sampler must be one of {', '.join(TORCH_SAMPLERS)}; got "
+                         f"{name!r}") from None

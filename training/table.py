@@ -21,7 +21,7 @@ import statistics
 from dataclasses import asdict
 from pathlib import Path
 
-from dpaccount._files import atomic_write_bytes
+from dpaccount.files import atomic_write_bytes
 
 from .train import TrainConfig, train
 
@@ -80,7 +80,7 @@ def _privacy(run: dict):
     """The run's epsilon from its recorded mechanism (the current accountant), its interval,
     method, and the same without a released label."""
     from dpaccount import InstaHide
-    from dpaccount.calibrate import tightest_result
+    from dpaccount.selection import tightest as tightest_result
 
     mech = run.get("mechanism")
     if mech is None:

@@ -4,8 +4,9 @@ The loop draws every mixed sample through a sampler of :mod:`training.samplers`,
 number of releases ``T`` it actually made. At the end it describes the run to dpaccount as an
 :class:`dpaccount.InstaHide` (k, b, N, the L1 diameter from the data's shape and value range, the
 sampler, T) and reports dpaccount's tightest upper bound for it
-(:func:`dpaccount.calibrate.tightest_result`, the row ``dpaccount epsilon`` prints): there is no
-privacy arithmetic here. With ``noise = 0`` (mixup only, or no augmentation) the run is not
+through a :class:`dpaccount.step.StepAccountant` that the loop steps with every batch of
+releases and that is saved with each checkpoint (its bound is :func:`dpaccount.tightest`, what
+``dpaccount epsilon`` prints): there is no privacy arithmetic here. With ``noise = 0`` (mixup only, or no augmentation) the run is not
 differentially private and the report says so instead of giving a number.
 
 Checkpoints (one per finished epoch, written atomically) hold weights, optimizer state,
@@ -28,15 +29,18 @@ import torch
 import torch.nn.functional as F
 
 from dpaccount import InstaHide, image_diameter
-from dpaccount._files import atomic_write_bytes
-from dpaccount._validate import check_delta
+from dpaccount.files import atomic_write_bytes
+from dpaccount.step import StepAccountant
+from dpaccount.validate import check_delta
 
 from .augment import InstaHideAugment, canonical_labels
 from .data import ImageData, load_dataset
 from .models import build_model
-from .samplers import KSubsetSampler, PermutationMixer
+from .samplers import torch_sampler
+from dpaccount.errors import InputError
 
-__all__ = ["TrainConfig", "train", "mechanism_of", "epsilon_report", "resolve_device"]
+__all__ = ["TrainConfig", "train", "accountant_of", "mechanism_of", "epsilon_report",
+           "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -62,23 +66,23 @@ class TrainConfig:
 
     def __post_init__(self):
         if isinstance(self.k, bool) or int(self.k) != self.k or self.k < 1:
-            raise ValueError(f"k must be a positive integer; got {self.k!r}")
+            raise InputError(f"k must be a positive integer; got {self.k!r}")
         if not (isinstance(self.noise, (int, float)) and math.isfinite(self.noise)
                 and self.noise >= 0):
-            raise ValueError(f"noise must be a finite number >= 0; got {self.noise!r}")
+            raise InputError(f"noise must be a finite number >= 0; got {self.noise!r}")
         for name in ("epochs", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
+                raise InputError(f"{name} must be a positive integer; got {v!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive finite number; got {self.lr!r}")
+            raise InputError(f"lr must be a positive finite number; got {self.lr!r}")
         if self.sampler not in ("subsets", "permutation"):
-            raise ValueError(f"sampler must be 'subsets' or 'permutation'; got {self.sampler!r}")
+            raise InputError(f"sampler must be 'subsets' or 'permutation'; got {self.sampler!r}")
         object.__setattr__(self, "labels", canonical_labels(self.labels))
         if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {self.device!r}")
+            raise InputError(f"device must be 'auto', 'cpu' or 'cuda'; got {self.device!r}")
         if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
+            raise InputError(f"seed must be a non-negative integer; got {self.seed!r}")
         check_delta(self.delta)
 
     @property
@@ -94,12 +98,14 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
+        raise InputError("device 'cuda' was asked for but torch sees no CUDA device")
     return torch.device(name)
 
 
-def mechanism_of(cfg: TrainConfig, data: ImageData, releases: int) -> InstaHide | None:
-    """The dpaccount description of what a run did, or None when it added no noise."""
+def accountant_of(cfg: TrainConfig, data: ImageData) -> StepAccountant | None:
+    """A step-wise accountant for the run described to dpaccount (k, b, N, the L1 diameter from
+    the data's shape and value range, the sampler, what is released beside the image), or None
+    when it adds no noise."""
     eff = cfg.effective
     if eff.noise == 0:
         return None
@@ -108,24 +114,34 @@ def mechanism_of(cfg: TrainConfig, data: ImageData, releases: int) -> InstaHide 
     # soft labels: the accountant needs the class sizes (the label shows the class counts)
     sizes = None if noised else [int(c) for c in
                                  torch.bincount(data.y_train.cpu()).tolist() if c > 0]
-    return InstaHide(k=eff.k, noise=eff.noise, n=int(data.x_train.shape[0]), diameter=diameter,
-                     releases=int(releases), sampler=eff.sampler, relation="substitution",
-                     labels="noised" if noised else "soft", class_sizes=sizes)
+    return StepAccountant(k=eff.k, noise=eff.noise, n=int(data.x_train.shape[0]),
+                          diameter=diameter, sampler=eff.sampler, relation="substitution",
+                          labels="noised" if noised else "soft", class_sizes=sizes)
 
 
-def epsilon_report(cfg: TrainConfig, data: ImageData, releases: int) -> dict:
-    """dpaccount's tightest upper bound for the run, labelled; or why there is none."""
-    mech = mechanism_of(cfg, data, releases)
-    if mech is None:
+def mechanism_of(cfg: TrainConfig, data: ImageData, releases: int) -> InstaHide | None:
+    """The dpaccount description of a run of ``releases`` releases, or None without noise."""
+    acc = accountant_of(cfg, data)
+    return None if acc is None else acc.step(releases=int(releases)).event
+
+
+def _sync(accountant: StepAccountant | None, sampler) -> None:
+    """Tell the accountant about the releases the sampler drew since the last call."""
+    if accountant is not None and sampler.releases > accountant.releases:
+        accountant.step(releases=sampler.releases - accountant.releases)
+
+
+def epsilon_report(cfg: TrainConfig, accountant: StepAccountant | None,
+                   releases: int) -> dict:
+    """The accountant's tightest upper bound for what ran, labelled; or why there is none."""
+    if accountant is None:
         return {"epsilon": None, "delta": cfg.delta, "method": "none", "bound": "none",
                 "relation": "substitution", "sampler": cfg.effective.sampler,
                 "releases": int(releases), "mechanism": None,
                 "note": "no noise was added: the run is not differentially private"}
-    from dpaccount.calibrate import tightest_result
-
-    row = tightest_result(mech, cfg.delta)
-    out = row.to_dict()
-    out["mechanism"] = mech.to_dict()
+    out = accountant.get_bound(cfg.delta).to_dict()
+    out["mechanism"] = accountant.event.to_dict()
+    out["accountant_state"] = accountant.state_dict()
     return out
 
 
@@ -158,6 +174,7 @@ class _State:
     epoch: int = 0
     releases: int = 0
     history: list = field(default_factory=list)
+    accountant: dict | None = None  # the step-wise accountant's state_dict
 
 
 def _config_key(cfg: TrainConfig) -> str:
@@ -173,6 +190,7 @@ def _save_checkpoint(path: Path, cfg, model, opt, gen, state: _State) -> None:
         "epoch": state.epoch,
         "releases": state.releases,
         "history": json.dumps(state.history),
+        "accountant": json.dumps(state.accountant),
     }
     buf = io.BytesIO()
     torch.save(blob, buf)
@@ -183,15 +201,16 @@ def _load_checkpoint(path: Path, cfg, model, opt, gen, device) -> _State:
     try:
         blob = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged or unsafe file
-        raise ValueError(f"checkpoint {str(path)!r} cannot be loaded safely "
+        raise InputError(f"checkpoint {str(path)!r} cannot be loaded safely "
                          f"({type(exc).__name__}); delete it to start over") from None
     if not isinstance(blob, dict) or blob.get("config") != _config_key(cfg):
-        raise ValueError(f"checkpoint {str(path)!r} is from a different configuration; use "
+        raise InputError(f"checkpoint {str(path)!r} is from a different configuration; use "
                          "another --checkpoint-dir or delete it")
     model.load_state_dict(blob["model"])
     opt.load_state_dict(blob["optimizer"])
     gen.set_state(blob["generator"].cpu())
-    return _State(int(blob["epoch"]), int(blob["releases"]), json.loads(blob["history"]))
+    return _State(int(blob["epoch"]), int(blob["releases"]), json.loads(blob["history"]),
+                  json.loads(blob.get("accountant", "null")))
 
 
 def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=None,
@@ -209,7 +228,7 @@ def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=Non
     data = data.to(device)
     n = int(data.x_train.shape[0])
     if eff.k > n:
-        raise ValueError(f"k must be at most the training set size; got k={eff.k}, N={n}")
+        raise InputError(f"k must be at most the training set size; got k={eff.k}, N={n}")
     torch.manual_seed(cfg.seed)  # model initialisation
     model = build_model(cfg.model, data.shape, data.num_classes).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -218,7 +237,7 @@ def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=Non
     aug = InstaHideAugment(eff.k, eff.noise, generator=gen,
                            clip=data.value_range if cfg.clip else None, labels=eff.labels,
                            num_classes=data.num_classes)
-    sampler_cls = KSubsetSampler if eff.sampler == "subsets" else PermutationMixer
+    sampler_cls = torch_sampler(eff.sampler)
     sampler = sampler_cls(n, eff.k, cfg.batch_size, gen)
     state = _State()
     ckpt = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir is not None else None
@@ -227,6 +246,12 @@ def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=Non
         state = _load_checkpoint(ckpt, cfg, model, opt, gen, device)
         resumed_from = state.epoch
     sampler.releases = state.releases
+    accountant = accountant_of(cfg, data)
+    if accountant is not None and state.accountant is not None:
+        accountant.load_state_dict(state.accountant)
+        if accountant.releases != state.releases:
+            raise InputError(f"checkpoint {str(ckpt)!r} is inconsistent: its accountant counts "
+                             f"{accountant.releases} releases, its sampler {state.releases}")
     onehot = F.one_hot(data.y_train, data.num_classes).to(data.x_train.dtype)
     t0 = time.perf_counter()
     bar = None
@@ -246,8 +271,11 @@ def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=Non
                 opt.step()
                 total += loss.item()
                 steps += 1
+                _sync(accountant, sampler)
+            _sync(accountant, sampler)
             state.epoch += 1
             state.releases = sampler.releases
+            state.accountant = None if accountant is None else accountant.state_dict()
             state.history.append({"epoch": state.epoch, "train_loss": total / steps})
             if ckpt is not None:
                 _save_checkpoint(ckpt, cfg, model, opt, gen, state)
@@ -260,7 +288,7 @@ def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=Non
         if bar is not None:
             bar.close()
     acc = evaluate(model, data.x_test, data.y_test)
-    report = epsilon_report(cfg, data, state.releases)
+    report = epsilon_report(cfg, accountant, state.releases)
     metrics = {
         "command": "train",
         "dataset": data.name,

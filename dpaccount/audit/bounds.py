@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaincinv
 
-from .._validate import check_count
+from ..validate import check_count
+from ..errors import InputError
 
 __all__ = [
     "clopper_pearson_upper",
@@ -44,7 +45,7 @@ __all__ = [
 def check_confidence(confidence) -> float:
     c = float(confidence)
     if not (0.0 < c < 1.0):
-        raise ValueError(f"confidence must be in the open interval (0, 1); got {confidence!r}")
+        raise InputError(f"confidence must be in the open interval (0, 1); got {confidence!r}")
     return c
 
 
@@ -52,7 +53,7 @@ def check_audit_delta(delta) -> float:
     """Audits accept delta = 0 (pure DP) as well as the accountants' open interval (0, 1)."""
     d = float(delta)
     if not (0.0 <= d < 1.0):  # also refuses nan
-        raise ValueError(f"delta must be in [0, 1); got {delta!r}")
+        raise InputError(f"delta must be in [0, 1); got {delta!r}")
     return d
 
 
@@ -129,7 +130,7 @@ class ThresholdBound:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _error_counts(pos: np.ndarray, neg: np.ndarray, thresholds: np.ndarray):
+def error_counts(pos: np.ndarray, neg: np.ndarray, thresholds: np.ndarray):
     """For each threshold t: #neg >= t (false positives) and #pos < t (false negatives)."""
     ps, ns = np.sort(pos), np.sort(neg)
     fn = np.searchsorted(ps, thresholds, side="left")
@@ -204,19 +205,19 @@ def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: st
     check_count("positive trials", pos.size)
     check_count("negative trials", neg.size)
     if np.isnan(pos).any() or np.isnan(neg).any():
-        raise ValueError("scores must not be nan")
+        raise InputError("scores must not be nan")
     if selection == "bonferroni":
         if fit is not None:
-            raise ValueError("a fitted score transform needs selection 'split' (the fit must "
+            raise InputError("a fitted score transform needs selection 'split' (the fit must "
                              "not see the certifying trials)")
         if thresholds is None:
-            raise ValueError("selection 'bonferroni' needs thresholds fixed in advance "
+            raise InputError("selection 'bonferroni' needs thresholds fixed in advance "
                              "(a grid chosen from the scores would not be sound)")
         t = np.unique(np.asarray(thresholds, dtype=float))
         m = t.size
         check_count("thresholds", m)
         level = (1.0 - confidence) / (2.0 * m)
-        fp, fn = _error_counts(pos, neg, t)
+        fp, fn = error_counts(pos, neg, t)
         a = clopper_pearson_upper(fp, neg.size, level)
         b = clopper_pearson_upper(fn, pos.size, level)
         eps = epsilon_from_rates(a, b, delta)
@@ -224,15 +225,15 @@ def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: st
         return ThresholdBound(float(eps[i]), float(t[i]), int(fp[i]), neg.size, int(fn[i]),
                               pos.size, float(a[i]), float(b[i]), "bonferroni", m, confidence)
     if selection != "split":
-        raise ValueError(f"selection must be 'split' or 'bonferroni'; got {selection!r}")
+        raise InputError(f"selection must be 'split' or 'bonferroni'; got {selection!r}")
     f = float(select_fraction)
     if not (0.0 < f < 1.0):
-        raise ValueError(f"select_fraction must be in (0, 1); got {select_fraction!r}")
+        raise InputError(f"select_fraction must be in (0, 1); got {select_fraction!r}")
     rng = np.random.default_rng(0) if rng is None else rng
     n_sel_p = max(1, int(round(f * pos.size)))
     n_sel_n = max(1, int(round(f * neg.size)))
     if n_sel_p >= pos.size or n_sel_n >= neg.size:
-        raise ValueError(f"too few trials to split ({pos.size} and {neg.size}); need at least 2 "
+        raise InputError(f"too few trials to split ({pos.size} and {neg.size}); need at least 2 "
                          "per side")
     pp, nn = rng.permutation(pos), rng.permutation(neg)
     sel_p, ev_p = pp[:n_sel_p], pp[n_sel_p:]
@@ -248,12 +249,12 @@ def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: st
     else:
         # what the selection trials themselves would certify: a threshold seen in 3 tail
         # samples is worth less than one seen in 3000, and an empty tail is not a perfect test
-        fp, fn = _error_counts(sel_p, sel_n, t)
+        fp, fn = error_counts(sel_p, sel_n, t)
         a = clopper_pearson_upper(fp, sel_n.size, level)
         b = clopper_pearson_upper(fn, sel_p.size, level)
     i = int(np.argmax(epsilon_from_rates(a, b, delta)))
     thr = float(t[i])
-    fp1, fn1 = _error_counts(ev_p, ev_n, np.array([thr]))
+    fp1, fn1 = error_counts(ev_p, ev_n, np.array([thr]))
     a1 = clopper_pearson_upper(fp1, ev_n.size, level)[0]
     b1 = clopper_pearson_upper(fn1, ev_p.size, level)[0]
     eps = float(epsilon_from_rates(a1, b1, delta))

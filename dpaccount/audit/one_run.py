@@ -25,6 +25,7 @@ import numpy as np
 from scipy import stats
 
 from .bounds import check_audit_delta, check_confidence
+from ..errors import InputError
 
 __all__ = ["p_value", "one_run_epsilon", "one_run_audit", "OneRunResult"]
 
@@ -32,9 +33,9 @@ __all__ = ["p_value", "one_run_epsilon", "one_run_audit", "OneRunResult"]
 def p_value(m: int, r: int, v: int, eps: float, delta: float) -> float:
     """Probability of >= v correct guesses out of r under (eps, delta)-DP (module docstring)."""
     if not (0 <= v <= r <= m):
-        raise ValueError(f"need 0 <= v <= r <= m; got v={v}, r={r}, m={m}")
+        raise InputError(f"need 0 <= v <= r <= m; got v={v}, r={r}, m={m}")
     if not (eps >= 0 and math.isfinite(eps)):
-        raise ValueError(f"eps must be a finite number >= 0; got {eps!r}")
+        raise InputError(f"eps must be a finite number >= 0; got {eps!r}")
     q = 1.0 / (1.0 + math.exp(-eps))
     beta = float(stats.binom.sf(v - 1, r, q))  # P[Binomial(r, q) >= v]
     alpha, acc = 0.0, 0.0
@@ -92,14 +93,14 @@ def one_run_audit(scores, included, guesses, *, delta: float,
     s = np.asarray(scores, dtype=float).ravel()
     inc = np.asarray(included, dtype=bool).ravel()
     if s.shape != inc.shape or s.size == 0:
-        raise ValueError(f"scores and included must be equal-length arrays; got {s.shape} and "
+        raise InputError(f"scores and included must be equal-length arrays; got {s.shape} and "
                          f"{inc.shape}")
     if np.isnan(s).any():
-        raise ValueError("scores must not be nan")
+        raise InputError("scores must not be nan")
     m = s.size
     choices = [(int(a), int(b)) for a, b in guesses]
     if not choices or any(a < 0 or b < 0 or a + b == 0 or a + b > m for a, b in choices):
-        raise ValueError(f"guesses must be (k+, k-) pairs with 0 < k+ + k- <= {m}; got {guesses!r}")
+        raise InputError(f"guesses must be (k+, k-) pairs with 0 < k+ + k- <= {m}; got {guesses!r}")
     conf_each = 1.0 - (1.0 - check_confidence(confidence)) / len(choices)
     order = np.argsort(s, kind="stable")  # ascending
     best = None

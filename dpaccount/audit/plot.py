@@ -9,23 +9,24 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from .._files import atomic_write_bytes
+from ..files import atomic_write_bytes
+from ..errors import InputError
 
 __all__ = ["plot_privacy_region", "plot_region", "plot_roc"]
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ValueError("plotting needs matplotlib: pip install 'dpaccount[plot]'") from None
+        raise InputError("plotting needs matplotlib: pip install 'dpaccount[plot]'") from None
     return plt
 
 
-def _save(fig, plt, path) -> Path:
+def save_figure(fig, plt, path) -> Path:
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png")
@@ -34,10 +35,10 @@ def _save(fig, plt, path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def _png(path) -> Path:
+def png_path(path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise ValueError(f"plot must be a .png file; got {str(path)!r}")
+        raise InputError(f"plot must be a .png file; got {str(path)!r}")
     return path
 
 
@@ -48,8 +49,8 @@ def plot_region(path, *, region: dict, eps_lower: float, eps_upper, delta: float
     for a run with no guarantee)."""
     from .run import accountant_region
 
-    path = _png(path)
-    plt = _pyplot()
+    path = png_path(path)
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 5.2), dpi=120)
     if profile is not None:
         ax.fill_between(profile["fpr"], 0, profile["fnr"], color="tab:red", alpha=0.12,
@@ -75,7 +76,7 @@ def plot_region(path, *, region: dict, eps_lower: float, eps_upper, delta: float
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=6.5, loc="lower left")
     fig.tight_layout()
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def plot_roc(path, pos, neg, *, title: str) -> Path:
@@ -83,13 +84,13 @@ def plot_roc(path, pos, neg, *, title: str) -> Path:
     the diagonal of a guess."""
     import numpy as np
 
-    path = _png(path)
-    plt = _pyplot()
-    from .bounds import _error_counts
+    path = png_path(path)
+    plt = pyplot()
+    from .bounds import error_counts
 
     ps, ns = np.asarray(pos, float).ravel(), np.asarray(neg, float).ravel()
     t = np.unique(np.concatenate([ps, ns]))[::-1]
-    fp, fn = _error_counts(ps, ns, t)  # "score >= t says in"
+    fp, fn = error_counts(ps, ns, t)  # "score >= t says in"
     tpr, fpr = 1.0 - fn / ps.size, fp / ns.size
     fig, ax = plt.subplots(figsize=(5.0, 4.6), dpi=120)
     floor = 0.5 / max(ps.size, ns.size)
@@ -106,7 +107,7 @@ def plot_roc(path, pos, neg, *, title: str) -> Path:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def plot_privacy_region(audit, path) -> Path:

@@ -22,13 +22,14 @@ from typing import Callable
 
 import numpy as np
 
-from .._files import atomic_write_bytes
-from .._validate import check_count, check_delta
-from ..mechanism import InstaHide, Labels
-from .bounds import ThresholdBound, _error_counts, ceiling, certifying_sizes, \
+from ..files import atomic_write_bytes
+from ..validate import check_count, check_delta
+from ..events import InstaHide, Labels
+from .bounds import ThresholdBound, error_counts, ceiling, certifying_sizes, \
     check_confidence, epsilon_lower_bound, select_and_bound
 from .simulate import InstaHideReleases, NeighbourPair, worst_case_pair
 from .statistics import ExactLLR, Projection
+from ..errors import InputError
 
 __all__ = ["MechanismAudit", "audit_mechanism", "privacy_region", "accountant_region",
            "accountant_upper", "accountant_tradeoff", "expected_audit_bound", "BLOCK_VALUES"]
@@ -120,11 +121,11 @@ class MechanismAudit:
 
 
 def accountant_upper(mech: InstaHide, delta: float) -> tuple[float, str]:
-    """The tightest sound upper bound dpaccount has (``dpaccount.calibrate.tightest_result``),
-    and its method's name."""
-    from ..calibrate import tightest_result
+    """The tightest sound upper bound dpaccount has (:func:`dpaccount.tightest`), and
+    the name of the method that produced it."""
+    from ..selection import tightest
 
-    row = tightest_result(mech, delta)
+    row = tightest(mech, delta)
     return row.epsilon, row.method
 
 
@@ -132,18 +133,17 @@ def expected_audit_bound(mech: InstaHide, certifying: int, delta: float,
                          confidence: float) -> float | None:
     """What an ideal exact-LLR audit of the worst-case pair with ``certifying`` trials per side
     can expect to certify (an estimate, not a bound): the best threshold on the composed law of
-    the privacy loss (:meth:`~dpaccount.pld.PLDAccountant.loss_law`), each error count at its
+    the privacy loss (:meth:`~dpaccount.numerics.lattice.LossComposition.loss_law`), each error count at its
     median, through the same Clopper-Pearson bound. Where it is far below the accountant,
     the trials, not the bound, are what is missing. None where no loss law is available
     (permutation sampler, or eps0 beyond the lattice)."""
-    from ..pld import MAX_EPS0, attained_laws, shared_accountant
-    from ..mechanism import Sampler
+    from ..accountants.pld import PLDAccountant, attained_composition
 
-    if mech.sampler is Sampler.PERMUTATION or mech.eps0 > MAX_EPS0:
+    if PLDAccountant().supports(mech) is not None:
         return None
     try:
         # the worst-case pair's own loss (the audited pair): its first law, log p/q under P
-        losses, p = shared_accountant(tuple(attained_laws(mech)), mech.releases).loss_law(0)
+        losses, p = attained_composition(mech).loss_law(0)
     except ArithmeticError:
         return None
     q = p * np.exp(-losses)
@@ -165,7 +165,7 @@ def privacy_region(pos: np.ndarray, neg: np.ndarray, points: int = 400) -> dict:
     tail = np.geomspace(1e-8, 0.5, points // 2)
     levels = np.unique(np.clip(np.concatenate([[0.0], tail, 1.0 - tail, [1.0]]), 0.0, 1.0))
     t = np.unique(np.quantile(np.concatenate([pos, neg]), levels))
-    fp, fn = _error_counts(pos, neg, t)
+    fp, fn = error_counts(pos, neg, t)
     return {"fpr": (fp / neg.size).tolist(), "fnr": (fn / pos.size).tolist()}
 
 
@@ -188,12 +188,12 @@ class _Store:
             try:
                 old = json.loads(meta.read_text())
             except (OSError, json.JSONDecodeError) as exc:
-                raise ValueError(f"store {str(self.path)!r} has a malformed audit.json ({exc}); "
+                raise InputError(f"store {str(self.path)!r} has a malformed audit.json ({exc}); "
                                  "delete it or use another store") from None
             if old.get("identity") != identity:
                 diff = sorted(k for k in set(old.get("identity", {})) | set(identity)
                               if old.get("identity", {}).get(k) != identity.get(k))
-                raise ValueError(f"store {str(self.path)!r} holds a different audit (differs in "
+                raise InputError(f"store {str(self.path)!r} holds a different audit (differs in "
                                  f"{', '.join(diff)}); use another store or delete it")
         else:
             atomic_write_bytes(meta, json.dumps({"identity": identity}, indent=2).encode())
@@ -260,19 +260,19 @@ def audit_mechanism(
     """
     delta = check_delta(delta)
     if mech.labels is Labels.SOFT:
-        raise ValueError("the audit simulates releases of records without a soft label; describe "
+        raise InputError("the audit simulates releases of records without a soft label; describe "
                          "the mechanism with labels='none' (or 'noised', with the label among the "
                          "record's coordinates)")
     confidence = check_confidence(confidence)
     trials = check_count("trials", trials)
     if trials < 2:
-        raise ValueError(f"trials must be at least 2 per side; got {trials}")
+        raise InputError(f"trials must be at least 2 per side; got {trials}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+        raise InputError(f"seed must be a non-negative integer; got {seed!r}")
     seed = int(seed)
     pair = worst_case_pair(mech) if pair is None else pair
     if pair.relation is not mech.relation:
-        raise ValueError(f"pair relation {pair.relation.value!r} differs from the mechanism's "
+        raise InputError(f"pair relation {pair.relation.value!r} differs from the mechanism's "
                          f"{mech.relation.value!r}")
     faithful = InstaHideReleases.from_mechanism(mech)
     if release_fn is None:
@@ -288,13 +288,13 @@ def audit_mechanism(
     elif callable(statistic):
         stat = statistic
     else:
-        raise ValueError(f"statistic must be 'exact-llr', 'projection' or a callable; got "
+        raise InputError(f"statistic must be 'exact-llr', 'projection' or a callable; got "
                          f"{statistic!r}")
     stat_name = getattr(stat, "name", getattr(stat, "__name__", type(stat).__name__))
     if selection == "bonferroni" and thresholds is None:
         rng_ = getattr(stat, "range", None)
         if rng_ is None:
-            raise ValueError("selection 'bonferroni' needs thresholds fixed in advance for this "
+            raise InputError("selection 'bonferroni' needs thresholds fixed in advance for this "
                              "statistic (its range is unknown); use selection 'split'")
         thresholds = np.linspace(rng_[0], rng_[1], 200)
 
@@ -318,11 +318,11 @@ def audit_mechanism(
                     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(s_i, b_i)))
                     z = np.asarray(release_fn(data, size, rng), dtype=float)
                     if z.shape != (size, mech.releases, dim):
-                        raise ValueError(f"release_fn returned shape {z.shape}; expected "
+                        raise InputError(f"release_fn returned shape {z.shape}; expected "
                                          f"{(size, mech.releases, dim)} (trials, T, d)")
                     got = np.asarray(stat(z), dtype=float)
                     if got.shape != (size,):
-                        raise ValueError(f"statistic returned shape {got.shape}; expected "
+                        raise InputError(f"statistic returned shape {got.shape}; expected "
                                          f"({size},)")
                     if st is not None:
                         st.save(side, b_i, got)
@@ -356,26 +356,19 @@ def audit_mechanism(
 def accountant_tradeoff(mech: InstaHide, points: int = 400, grid: int = 80) -> dict | None:
     """The accountant's whole privacy profile as a region in (FPR, FNR): every test must have
     FNR >= max over eps of max(0, 1 - delta(eps) - e^eps FPR, e^-eps (1 - delta(eps) - FPR)),
-    with delta(eps) the accountant's upper bound (PLD; KOV for the permutation sampler) on a grid
+    with delta(eps) the accountant's upper bound (PLD; KOV without amplification) on a grid
     of eps. Tighter than the single (eps, delta) region, and what an optimal test approaches.
     None where no profile is available (eps0 beyond the lattice)."""
-    from ..closed_form import composition_unit, kov_delta
-    from ..mechanism import Sampler
-    from ..pld import MAX_EPS0, dominating_laws, shared_accountant
+    from ..accountants import BasicAccountant, KOVAccountant, PLDAccountant
 
-    unit = composition_unit(mech)
-    top = unit.eps * unit.count
+    acc = PLDAccountant()
+    if acc.supports(mech) is not None:
+        if mech.sampler_type.amplifies:  # eps0 beyond the lattice: no profile
+            return None
+        acc = KOVAccountant()  # no amplification: the closed-form profile
+    top = BasicAccountant().epsilon(mech, 0.5).epsilon
     eps_grid = np.linspace(0.0, top, grid)
-    if mech.sampler is Sampler.PERMUTATION:
-        deltas = np.array([kov_delta(unit.eps, unit.count, e) for e in eps_grid])
-    elif mech.eps0 > MAX_EPS0:
-        return None
-    else:
-        accs = [shared_accountant(tuple(laws), mech.releases) for _, laws in
-                dominating_laws(mech)]
-        # the cut tolerance of loss_law: the same composed profiles serve both (a looser cut
-        # is still an upper bound: the cut mass is counted in delta_upper)
-        deltas = np.array([max(a.delta(e, tol=1e-12)[1] for a in accs) for e in eps_grid])
+    deltas = np.array([acc.delta(mech, e).delta for e in eps_grid])
     fpr = np.concatenate([[0.0], np.geomspace(1e-7, 1.0, points - 1)])
     fnr = np.zeros_like(fpr)
     for e, d in zip(eps_grid, deltas):

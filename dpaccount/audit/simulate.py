@@ -29,8 +29,11 @@ from typing import Callable
 
 import numpy as np
 
-from .._validate import check_count
-from ..mechanism import InstaHide, Relation, Sampler, _enum_value, _positive_finite, _positive_int
+from ..validate import check_count
+from ..events import InstaHide, Relation, Sampler
+from ..samplers import ceil_epochs, sampler_type
+from ..validate import check_enum, check_positive_finite, check_positive_int
+from ..errors import InputError
 
 __all__ = [
     "ReleaseFn",
@@ -61,13 +64,13 @@ def as_dataset(x, name: str = "dataset") -> np.ndarray:
     try:
         a = np.asarray(x, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a numeric array of shape (N, d); got {type(x).__name__}")
+        raise InputError(f"{name} must be a numeric array of shape (N, d); got {type(x).__name__}")
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
-        raise ValueError(f"{name} must have shape (N, d) with N, d >= 1; got shape {a.shape}")
+        raise InputError(f"{name} must have shape (N, d) with N, d >= 1; got shape {a.shape}")
     if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite; got a nan or inf entry")
+        raise InputError(f"{name} must be finite; got a nan or inf entry")
     return a
 
 
@@ -87,24 +90,24 @@ class NeighbourPair:
     def __post_init__(self):
         d = as_dataset(self.d, "d")
         dp = as_dataset(self.d_prime, "d_prime")
-        rel = _enum_value(Relation, "relation", self.relation)
+        rel = check_enum(Relation, "relation", self.relation)
         if d.shape[1] != dp.shape[1]:
-            raise ValueError(f"d and d_prime must have the same record dimension; got "
+            raise InputError(f"d and d_prime must have the same record dimension; got "
                              f"{d.shape[1]} and {dp.shape[1]}")
         if rel is Relation.SUBSTITUTION:
             if d.shape != dp.shape:
-                raise ValueError(f"substitution neighbours have the same size; got {d.shape[0]} "
+                raise InputError(f"substitution neighbours have the same size; got {d.shape[0]} "
                                  f"and {dp.shape[0]} records")
             differ = int(np.any(d != dp, axis=1).sum())
             if differ > 1:
-                raise ValueError(f"substitution neighbours differ in at most one record; got "
+                raise InputError(f"substitution neighbours differ in at most one record; got "
                                  f"{differ} differing rows")
         else:
             if d.shape[0] != dp.shape[0] + 1:
-                raise ValueError(f"add/remove neighbours: d has one more record than d_prime; "
+                raise InputError(f"add/remove neighbours: d has one more record than d_prime; "
                                  f"got {d.shape[0]} and {dp.shape[0]}")
             if not _is_sub_multiset(dp, d):
-                raise ValueError("add/remove neighbours: d_prime must be d with one record "
+                raise InputError("add/remove neighbours: d_prime must be d with one record "
                                  "removed")
         object.__setattr__(self, "d", d)
         object.__setattr__(self, "d_prime", dp)
@@ -146,20 +149,20 @@ def worst_case_pair(mech: InstaHide) -> NeighbourPair:
     """
     n = mech.n
     d = np.zeros((n, 1))
-    where = mech.norm if mech.sampler is Sampler.POISSON else mech.diameter
+    where = mech.shift
     d[0, 0] = where
     if mech.relation is Relation.SUBSTITUTION:
         dp = np.zeros((n, 1))
     else:
         dp = np.zeros((n - 1, 1)) if n > 1 else None
         if dp is None:
-            raise ValueError("add/remove worst case needs n >= 2 (d_prime would be empty)")
+            raise InputError("add/remove worst case needs n >= 2 (d_prime would be empty)")
     return NeighbourPair(d, dp, mech.relation,
                          description=f"worst case: one record at {where:g}, the other "
                                      f"{n - 1} at 0, 1-D")
 
 
-def _groups(dataset: np.ndarray):
+def distinct_records(dataset: np.ndarray):
     """Distinct records and their multiplicities, rarest first (so that the most common record,
     whose count is what is left over, comes last and costs no draw)."""
     values, counts = np.unique(dataset, axis=0, return_counts=True)
@@ -183,31 +186,31 @@ class InstaHideReleases:
     k: int
     noise: float
     releases: int
-    sampler: Sampler = Sampler.SUBSETS
+    sampler: Sampler | str = "subsets"
     rate: float | None = None
     weights: tuple | None = None
     replace: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "k", _positive_int("k", self.k))
-        object.__setattr__(self, "noise", _positive_finite("noise", self.noise))
-        object.__setattr__(self, "releases", _positive_int("releases", self.releases))
-        object.__setattr__(self, "sampler", _enum_value(Sampler, "sampler", self.sampler))
-        if self.sampler is Sampler.POISSON:
+        object.__setattr__(self, "k", check_positive_int("k", self.k))
+        object.__setattr__(self, "noise", check_positive_finite("noise", self.noise))
+        object.__setattr__(self, "releases", check_positive_int("releases", self.releases))
+        object.__setattr__(self, "sampler", check_enum(Sampler, "sampler", self.sampler))
+        if sampler_type(self.sampler).independent_inclusion:
             r = self.rate
             if r is None or not (0.0 < float(r) <= 1.0):
-                raise ValueError(f"rate must be in (0, 1] for the poisson sampler; got {r!r}")
+                raise InputError(f"rate must be in (0, 1] for the poisson sampler; got {r!r}")
             object.__setattr__(self, "rate", float(r))
         if self.weights is not None:
             w = tuple(float(x) for x in self.weights)
             if len(w) != self.k or not all(np.isfinite(w)):
-                raise ValueError(f"weights must be {self.k} finite numbers; got {self.weights!r}")
+                raise InputError(f"weights must be {self.k} finite numbers; got {self.weights!r}")
             object.__setattr__(self, "weights", w)
 
     @classmethod
     def from_mechanism(cls, mech: InstaHide, **broken) -> "InstaHideReleases":
         return cls(mech.k, mech.noise, mech.releases, mech.sampler,
-                   rate=mech.sampling_rate if mech.sampler is Sampler.POISSON else None,
+                   rate=mech.sampling_rate if mech.sampler_type.independent_inclusion else None,
                    **broken)
 
     @property
@@ -224,21 +227,22 @@ class InstaHideReleases:
         return s
 
     # ---- the sampler: a (M, T, d) array of noiseless mixed means ----
-    def _means(self, data: np.ndarray, trials: int, rng: np.random.Generator) -> np.ndarray:
+    def noiseless_means(self, data: np.ndarray, trials: int,
+                        rng: np.random.Generator) -> np.ndarray:
         n, d = data.shape
         t = self.releases
         m = trials * t
-        if self.sampler is Sampler.POISSON:
-            values, counts = _groups(data)
+        if sampler_type(self.sampler).independent_inclusion:
+            values, counts = distinct_records(data)
             # counts of each distinct record in each release: independent binomials
             c = rng.binomial(counts[None, :], self.rate, size=(m, counts.size))
             return (c @ values / self.k).reshape(trials, t, d)
         if self.k > n and not self.replace:
-            raise ValueError(f"k must be at most the dataset size; got k={self.k}, N={n}")
-        if self.sampler is Sampler.PERMUTATION:
+            raise InputError(f"k must be at most the dataset size; got k={self.k}, N={n}")
+        if sampler_type(self.sampler).epoch_structured:
             return self._permutation_means(data, trials, rng)
         if self.weights is None and not self.replace:
-            values, counts = _groups(data)
+            values, counts = distinct_records(data)
             if values.shape[0] <= GROUPED_MAX:
                 return _grouped_subset_means(rng, values, counts, self.k, m).reshape(trials, t, d)
         if self.weights is None:  # uniform weights: accumulate column by column
@@ -284,8 +288,8 @@ class InstaHideReleases:
     def _permutation_means(self, data: np.ndarray, trials: int, rng) -> np.ndarray:
         n, d = data.shape
         t, k = self.releases, self.k
-        epochs = -(-t // n)
-        values, counts = _groups(data)
+        epochs = ceil_epochs(t, n)
+        values, counts = distinct_records(data)
         if self.weights is None and values.shape[0] == 2 and counts.min() == 1:
             # one record u differs from the other n-1 (all v): only u's k slots per epoch matter
             u, v = values[0], values[1]  # rarest first: u is the one record, v the rest
@@ -303,7 +307,7 @@ class InstaHideReleases:
         out = np.empty((trials, t, d))
         for e in range(epochs):
             n_obs = min(n, t - e * n)  # the last epoch may be cut short
-            idx = np.stack([_ordered_sample(rng, n, n_obs, trials) for _ in range(k)], axis=2)
+            idx = np.stack([ordered_sample(rng, n, n_obs, trials) for _ in range(k)], axis=2)
             out[:, e * n:e * n + n_obs] = self._mix(
                 data, idx.reshape(-1, k), rng).reshape(trials, n_obs, d)
         return out
@@ -311,12 +315,12 @@ class InstaHideReleases:
     def __call__(self, dataset, trials: int, rng: np.random.Generator) -> np.ndarray:
         data = as_dataset(dataset)
         trials = check_count("trials", trials)
-        z = self._means(data, trials, rng)
+        z = self.noiseless_means(data, trials, rng)
         z += laplace(rng, z.shape, self.noise)
         return z
 
 
-def _ordered_sample(rng, n: int, size: int, m: int) -> np.ndarray:
+def ordered_sample(rng, n: int, size: int, m: int) -> np.ndarray:
     """``m`` rows, each the first ``size`` entries of an independent uniform permutation of
     range(n) (an ordered sample without replacement). Short prefixes of long permutations are
     drawn by rejection (rows with a repeat are redrawn whole, which keeps every injective row

@@ -20,8 +20,9 @@ import math
 import numpy as np
 from scipy.special import gammaln, logsumexp
 
-from ..mechanism import Sampler
-from .simulate import InstaHideReleases, NeighbourPair, _groups
+from ..samplers import ceil_epochs, sampler_type
+from .simulate import InstaHideReleases, NeighbourPair, distinct_records
+from ..errors import InputError
 
 __all__ = ["ExactLLR", "Projection", "MAX_COMPONENTS", "LLR_RESOLUTION"]
 
@@ -51,7 +52,7 @@ def _compositions(counts: np.ndarray, k: int):
         for c in range(min(left, int(counts[j])) + 1):
             rec(j + 1, left - c, cur + [c])
             if len(out) > MAX_COMPONENTS:
-                raise ValueError(f"the exact LLR of this pair has more than {MAX_COMPONENTS} "
+                raise InputError(f"the exact LLR of this pair has more than {MAX_COMPONENTS} "
                                  "mixture components; use a black-box statistic (projection)")
 
     rec(0, k, [])
@@ -61,9 +62,9 @@ def _compositions(counts: np.ndarray, k: int):
 def _mixture(model: InstaHideReleases, data: np.ndarray):
     """(means, log_weights) of the law of one release's noiseless mean, for the subsets or
     poisson sampler: a finite mixture over the composition of the draw."""
-    values, counts = _groups(data)
+    values, counts = distinct_records(data)
     k = model.k
-    if model.sampler is Sampler.SUBSETS:
+    if not sampler_type(model.sampler).independent_inclusion:
         comp = _compositions(counts, k)
         n = counts.sum()
         # multivariate hypergeometric: prod_j C(n_j, c_j) / C(N, k)
@@ -85,12 +86,12 @@ def _mixture(model: InstaHideReleases, data: np.ndarray):
         means = (means[:, None, :] + c[None, :, None] * v / k).reshape(-1, v.size)
         lw = (lw[:, None] + lp[None, :]).ravel()
         if lw.size > MAX_COMPONENTS:
-            raise ValueError(f"the exact LLR of this pair has more than {MAX_COMPONENTS} mixture "
+            raise InputError(f"the exact LLR of this pair has more than {MAX_COMPONENTS} mixture "
                              "components; use a black-box statistic (projection)")
     return means, lw
 
 
-def _mixture_log_density(z: np.ndarray, means: np.ndarray, lw: np.ndarray, b: float,
+def mixture_log_density(z: np.ndarray, means: np.ndarray, lw: np.ndarray, b: float,
                          block: int = 1 << 18) -> np.ndarray:
     """log of sum_c w_c prod_i Lap(z_i - mu_ci; b), without the constant -d log(2b).
 
@@ -137,15 +138,15 @@ class ExactLLR:
 
     def __init__(self, model: InstaHideReleases, pair: NeighbourPair):
         if not model.faithful:
-            raise ValueError("the exact LLR is that of the faithful mechanism; build it from the "
+            raise InputError("the exact LLR is that of the faithful mechanism; build it from the "
                              "accountant's description, not a broken variant")
         self.model = model
         self.pair = pair
         self.b = model.noise
-        if model.sampler is Sampler.PERMUTATION:
+        if sampler_type(model.sampler).epoch_structured:
             self._perm = self._outliers(pair.d, pair.d_prime)
         else:
-            self._mix = [_mixture(model, pair.d), _mixture(model, pair.d_prime)]
+            self.mixtures = [_mixture(model, pair.d), _mixture(model, pair.d_prime)]
         self.range = self._range()
 
     @staticmethod
@@ -162,19 +163,19 @@ class ExactLLR:
                 rest.append(other[0] if other.shape[0] else None)
             else:
                 return (v, rest[0]), (v, rest[1])
-        raise ValueError("exact LLR under the permutation sampler needs datasets of n - 1 "
+        raise InputError("exact LLR under the permutation sampler needs datasets of n - 1 "
                          "identical records plus at most one other; use a black-box statistic")
 
     def _range(self):
         """Bounds on the score (for fixed Bonferroni grids): per release the log ratio of two
         Laplace mixtures lies within the largest L1 distance between their means over b."""
-        if self.model.sampler is Sampler.PERMUTATION:
+        if sampler_type(self.model.sampler).epoch_structured:
             (v, u), (_, u2) = self._perm
             span = sum(float(np.abs(w - v).sum()) for w in (u, u2) if w is not None)
             per_epoch = span / self.b
-            epochs = -(-self.model.releases // self.pair.d.shape[0])
+            epochs = ceil_epochs(self.model.releases, self.pair.d.shape[0])
             return (-per_epoch * epochs, per_epoch * epochs)
-        (m1, _), (m2, _) = self._mix
+        (m1, _), (m2, _) = self.mixtures
         span = float(np.abs(m1[:, None, :] - m2[None, :, :]).sum(2).max()) / self.b
         t = self.model.releases
         return (-span * t, span * t)
@@ -209,7 +210,7 @@ class ExactLLR:
     def __call__(self, releases: np.ndarray) -> np.ndarray:
         z = np.asarray(releases, dtype=float)
         m, t, d = z.shape
-        if self.model.sampler is Sampler.PERMUTATION:
+        if sampler_type(self.model.sampler).epoch_structured:
             n = self.pair.d.shape[0]
             (v, u), (_, u2) = self._perm
             out = np.zeros(m)
@@ -218,9 +219,9 @@ class ExactLLR:
                 out += self._perm_log_ratio(ze, v, u) - self._perm_log_ratio(ze, v, u2)
             return _quantise(out)
         flat = z.reshape(m * t, d)
-        (m1, w1), (m2, w2) = self._mix
-        llr = (_mixture_log_density(flat, m1, w1, self.b)
-               - _mixture_log_density(flat, m2, w2, self.b))
+        (m1, w1), (m2, w2) = self.mixtures
+        llr = (mixture_log_density(flat, m1, w1, self.b)
+               - mixture_log_density(flat, m2, w2, self.b))
         return _quantise(llr.reshape(m, t).sum(1))
 
 
@@ -235,12 +236,12 @@ class Projection:
     def __init__(self, pair: NeighbourPair | None = None, direction=None, clip=None):
         if direction is None:
             if pair is None:
-                raise ValueError("Projection needs a pair or a direction")
+                raise InputError("Projection needs a pair or a direction")
             direction = pair.d.mean(0) - pair.d_prime.mean(0)
         u = np.asarray(direction, dtype=float).ravel()
         norm = float(np.linalg.norm(u))
         if not np.isfinite(norm) or norm == 0:
-            raise ValueError("the projection direction must be finite and nonzero (do D and D' "
+            raise InputError("the projection direction must be finite and nonzero (do D and D' "
                              "have the same mean?)")
         self.u = u / norm
         self.clip = clip

@@ -1,12 +1,12 @@
 """Poisoning certificates: how much p poisoned records can raise the probability that an attack
-succeeds (THEORY.md Sec. 5; Ma, Zhu, Hsu 2019, "Data poisoning against differentially-private
+succeeds (docs/theory.md Sec. 5; Ma, Zhu, Hsu 2019, "Data poisoning against differentially-private
 learners", Thm 3: DP bounds the effect of changing p records).
 
 Two certificates, both upper bounds on ``Pr[success | poisoned]`` given ``Pr[success | clean]``:
 
 * ``group_privacy``: from the run's (eps, delta) per record, group privacy for p records gives
   ``e^{p eps} P_clean + p e^{(p-1) eps} delta`` (Dwork & Roth 2014, Thm 2.2 for pure DP; the
-  delta term by induction over the p records). Evaluated at the tight (pld) eps for each delta
+  delta term by induction over the p records). Evaluated at the tightest sound eps for each delta
   on a grid, and the smallest bound is reported (each is valid).
 * ``direct_group``: the group is accounted directly. A release contains at least one of the p
   records with probability ``q_p = 1 - C(N-p, k)/C(N, k)`` and then its mean moves by at most
@@ -27,25 +27,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
-from . import closed_form
-from .calibrate import tight_epsilon
-from .mechanism import InstaHide, Labels, Sampler
+from .events import InstaHide, Labels
+from .numerics import closed_form
+from .samplers import group_inclusion_probability
+from .selection import tightest
+from .errors import InputError
 
 __all__ = ["group_inclusion_probability", "certify", "Certificate"]
 
 _DELTA_GRID = (1e-12, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
-
-
-def group_inclusion_probability(n: int, k: int, p: int) -> float:
-    """``q_p = 1 - C(N-p, k) / C(N, k)``: a uniform k-subset of N meets a fixed p-set."""
-    if p >= n - k + 1:
-        return 1.0
-    # C(N-p, k)/C(N, k) = prod_{i<k} (N-p-i)/(N-i) = prod_{i<k} (1 - p/(N-i)), in log1p form
-    i = np.arange(k, dtype=float)
-    log_miss = float(np.sum(np.log1p(-p / (n - i))))
-    return float(-math.expm1(log_miss))
 
 
 @dataclass(frozen=True)
@@ -75,20 +65,20 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
             deltas=_DELTA_GRID) -> list[Certificate]:
     """Both certificates for ``poisons`` poisoned records and a clean success rate."""
     if isinstance(poisons, bool) or int(poisons) != poisons or poisons < 1:
-        raise ValueError(f"poisons must be a positive integer; got {poisons!r}")
+        raise InputError(f"poisons must be a positive integer; got {poisons!r}")
     p = int(poisons)
     if p > mech.n:
-        raise ValueError(f"poisons must be at most n; got poisons={p}, n={mech.n}")
+        raise InputError(f"poisons must be at most n; got poisons={p}, n={mech.n}")
     c = float(clean_success)
     if not (0.0 <= c <= 1.0):
-        raise ValueError(f"clean success rate must be in [0, 1]; got {clean_success!r}")
+        raise InputError(f"clean success rate must be in [0, 1]; got {clean_success!r}")
     log_c = math.log(c) if c > 0 else -math.inf
     out = []
 
     # 1. group privacy from the per-record guarantee
     best = None
     for d in deltas:
-        eps = tight_epsilon(mech, d)
+        eps = tightest(mech, d).epsilon
         log_term = p * eps + log_c
         extra = p * math.exp(min((p - 1) * eps, 700.0)) * d
         b = _bound(log_term, extra)
@@ -96,36 +86,12 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
             best = (b, eps, d)
     b, eps, d = best
     out.append(Certificate("group_privacy", b, eps, d,
-                           f"e^(p eps) P_clean + p e^((p-1) eps) delta, p={p}, eps from pld at the "
-                           f"best delta on a grid; {mech.label_note}{_covers(mech)}"))
+                           f"e^(p eps) P_clean + p e^((p-1) eps) delta, p={p}, eps the tightest "
+                           f"sound bound at the best delta on a grid; {mech.label_note}{_covers(mech)}"))
 
-    # 2. direct accounting of the group
-    if mech.sampler is Sampler.PERMUTATION:
-        # a record fills k slots per epoch: the group's p records move the epoch's outputs by at
-        # most p * Delta in L1 -> p Delta/b per epoch (Laplace), composed over ceil(T/N) epochs
-        step = p * closed_form.naive_epsilon(mech.diameter, mech.noise)
-        count = -(-mech.releases // mech.n)
-        how = "permutation: p Delta/b per epoch"
-    elif mech.sampler is Sampler.POISSON:
-        # each of the p records joins independently with probability k/N, and all p may join
-        qp = -math.expm1(p * math.log1p(-mech.sampling_rate)) if mech.k < mech.n else 1.0
-        shift_eps = p * mech.eps0  # eps0 uses the record norm here (InstaHide.sensitivity)
-        step = closed_form.amplified_epsilon(shift_eps, qp)
-        count = mech.releases
-        how = f"Poisson: q_p = {qp:.4g}, per-release group eps {step:.4g}"
-    else:
-        shift_eps = min(p, mech.k) * mech.eps0
-        if mech.labels is Labels.SOFT:
-            # the un-noised soft label shows the class counts: a poison alone in its class is
-            # seen whenever it is drawn, so no amplification is claimed for the group
-            qp = 1.0
-            how = "soft labels: q_p = 1 (the class counts can show the group)"
-        else:
-            qp = group_inclusion_probability(mech.n, mech.k, p)
-            how = f"q_p = {qp:.4g}"
-        step = closed_form.amplified_epsilon(shift_eps, qp)
-        count = mech.releases
-        how += f", per-release group eps {step:.4g}"
+    # 2. direct accounting of the group (the sampler says how a group enters a release)
+    unit = mech.sampler_type.group_unit(mech, p)
+    step, count, how = unit.eps, unit.count, unit.description
     best = None
     for d in deltas:
         eg = closed_form.kov_epsilon(step, count, d)

@@ -16,10 +16,16 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from dpaccount import InstaHide, closed_form
+from dpaccount import InstaHide
+from dpaccount.numerics import closed_form
 from dpaccount.exact import ConcreteProfile
-from dpaccount.pld import PLDAccountant, attained_laws, dominating_accountants, pld_result
-from dpaccount.rdp import RDPAccountant, rdp_result
+from dpaccount.accountants import ACCOUNTANTS, PLDAccountant
+from dpaccount.accountants.pld import attained_laws
+from dpaccount.numerics.lattice import LossComposition
+
+
+def pld_result(mech, delta):
+    return PLDAccountant().row(mech, delta)
 
 #: the concrete lower bound already allows for its own error (3e-5 relative + 1e-9 for quadrature
 #: and FFT round-off); a violation is any excess over delta beyond double rounding
@@ -64,26 +70,20 @@ def _mechanism(n, k, b, releases, labels):
 
 
 def accountant_epsilons(mech, delta):
-    """Every whole-run upper bound dpaccount prints for ``mech`` at ``delta``: the PLD accountant
-    (the max over class sizes of the dominating laws' upper end), RDP and the closed forms."""
-    out = {"pld": max(acc.epsilon(delta)[1] for _, acc in dominating_accountants(mech))}
-    r = rdp_result(mech, delta).epsilon
-    if r is not None:
-        out["rdp"] = r
-    for row in closed_form.closed_form_table(mech, delta):
-        if row.releases == mech.releases and row.epsilon is not None:
+    """Every whole-run upper bound dpaccount prints for ``mech`` at ``delta``: each accountant's
+    (basic, advanced, KOV, RDP, PLD), through the accountant interface."""
+    out = {}
+    for acc in ACCOUNTANTS:
+        row = acc.row(mech, delta)
+        if row.epsilon is not None:
             out[row.method] = row.epsilon
     return out
 
 
 def accountant_profiles(mech):
     """The accountants' whole privacy profiles, eps -> upper bound on delta: PLD, RDP, KOV."""
-    accs = [acc for _, acc in dominating_accountants(mech)]
-    unit = closed_form.composition_unit(mech)
-    rdp = RDPAccountant(mech)
-    return {"pld": lambda e: max(acc.delta(e)[1] for acc in accs),
-            "rdp": rdp.delta,
-            "kov": lambda e: closed_form.kov_delta(unit.eps, unit.count, e)}
+    return {acc.method: (lambda e, acc=acc: acc.delta(mech, e).delta) for acc in ACCOUNTANTS
+            if acc.method in ("pld", "rdp", "kov") and acc.supports(mech) is None}
 
 
 def _plain(mech):
@@ -95,11 +95,11 @@ def old_pair_epsilons(mech, delta):
     """What dpaccount printed before: the pair with the other records at the replacement's
     value (attained for one release), both directions, q = k/N, labels ignored."""
     plain = _plain(mech)
-    return {"old pld": PLDAccountant(attained_laws(plain), mech.releases).epsilon(delta)[1]}
+    return {"old pld": LossComposition(attained_laws(plain), mech.releases).epsilon(delta)[1]}
 
 
 def old_pair_profiles(mech):
-    acc = PLDAccountant(attained_laws(_plain(mech)), mech.releases)
+    acc = LossComposition(attained_laws(_plain(mech)), mech.releases)
     return {"old pld": lambda e: acc.delta(e)[1]}
 
 
@@ -266,4 +266,4 @@ def test_digits_training_run_covers_the_reviewed_truth(b, truth):
                      class_sizes=sizes)
     row = pld_result(mech, 1e-5)
     assert row.epsilon >= truth
-    assert row.extra["epsilon_lower"] <= row.epsilon
+    assert row.lower <= row.epsilon

@@ -14,7 +14,7 @@ from dpaccount.audit import bounds as B
 from dpaccount.audit.simulate import InstaHideReleases, NeighbourPair, as_dataset, laplace, \
     worst_case_pair
 from dpaccount.audit.statistics import ExactLLR, Projection
-from dpaccount.mechanism import InstaHide
+from dpaccount.events import InstaHide
 
 
 # ---------------------------------------------------------------- bounds
@@ -83,7 +83,7 @@ def test_split_selection_is_sound_and_the_uncorrected_maximum_is_not():
         r = B.select_and_bound(pos, neg, delta=0.0, confidence=0.95, rng=rng)
         split_pos += r.epsilon_lower_bound > 0
         t = np.unique(np.concatenate([pos, neg]))
-        fp, fn = B._error_counts(pos, neg, t)
+        fp, fn = B.error_counts(pos, neg, t)
         naive = B.epsilon_from_rates(B.clopper_pearson_upper(fp, n, 0.025),
                                      B.clopper_pearson_upper(fn, n, 0.025), 0.0)
         naive_pos += naive.max() > 0
@@ -102,7 +102,7 @@ def test_bonferroni_pays_for_every_threshold():
                               thresholds=grid)
     assert many.candidates == 1001 and one.candidates == 1
     # at the same threshold the corrected bound is smaller; the best of many may be anywhere
-    fp, fn = B._error_counts(pos, neg, np.array([2.5]))
+    fp, fn = B.error_counts(pos, neg, np.array([2.5]))
     lvl = 0.05 / 2002
     at_same = B.epsilon_from_rates(B.clopper_pearson_upper(fp, 20000, lvl),
                                    B.clopper_pearson_upper(fn, 20000, lvl), 0.0)
@@ -161,7 +161,7 @@ def test_subsets_sampler_matches_enumeration(data, k):
     data = np.array(data)
     f = InstaHideReleases(k, 1.0, 1)
     m = 200000
-    means = f._means(as_dataset(data), m, np.random.default_rng(k))[:, 0, :]
+    means = f.noiseless_means(as_dataset(data), m, np.random.default_rng(k))[:, 0, :]
     exact = {}
     subsets = list(itertools.combinations(range(len(data)), k))
     for s in subsets:
@@ -191,7 +191,7 @@ def test_permutation_sampler_matches_enumeration(data, k, t):
     t = min(t, len(data))
     f = InstaHideReleases(k, 1.0, t, "permutation")
     m = 100000
-    means = f._means(as_dataset(data), m, np.random.default_rng(7))[:, :, 0]
+    means = f.noiseless_means(as_dataset(data), m, np.random.default_rng(7))[:, :, 0]
     _assert_close(_freq(means), _epoch_law(data, k, t), m)
 
 
@@ -199,7 +199,7 @@ def test_permutation_sampler_spans_epochs():
     # T = 2 epochs + 1: each record is used exactly k times in each full epoch
     data = np.array([[1.0], [10.0], [100.0]])
     f = InstaHideReleases(2, 1.0, 7, "permutation")
-    means = f._means(data, 500, np.random.default_rng(0))[:, :, 0]
+    means = f.noiseless_means(data, 500, np.random.default_rng(0))[:, :, 0]
     for e in range(2):
         assert np.allclose(means[:, 3 * e:3 * e + 3].sum(1), 111.0)  # k/k of every record
 
@@ -207,11 +207,11 @@ def test_permutation_sampler_spans_epochs():
 def test_poisson_sampler_counts_are_binomial():
     data = np.array([[1.0], [0.0], [0.0], [0.0]])
     f = InstaHideReleases(2, 1.0, 1, "poisson", rate=0.3)
-    means = f._means(data, 200000, np.random.default_rng(0))[:, 0, 0]
+    means = f.noiseless_means(data, 200000, np.random.default_rng(0))[:, 0, 0]
     assert set(np.unique(means)) <= {0.0, 0.5}
     assert np.mean(means == 0.5) == pytest.approx(0.3, abs=5 * math.sqrt(0.21 / 200000))
     data = np.array([[1.0], [1.0], [1.0]])
-    means = f._means(data, 200000, np.random.default_rng(1))[:, 0, 0] * 2
+    means = f.noiseless_means(data, 200000, np.random.default_rng(1))[:, 0, 0] * 2
     law = stats.binom(3, 0.3).pmf(np.arange(4))
     emp = np.bincount(np.round(means).astype(int), minlength=4) / 200000
     assert np.allclose(emp, law, atol=5 * math.sqrt(0.25 / 200000))
@@ -220,12 +220,12 @@ def test_poisson_sampler_counts_are_binomial():
 def test_broken_variants_draw_what_they_say():
     data = np.array([[1.0], [0.0], [0.0]])
     w = InstaHideReleases(2, 1.0, 1, weights=(0.8, 0.2))
-    means = w._means(data, 100000, np.random.default_rng(0))[:, 0, 0]
+    means = w.noiseless_means(data, 100000, np.random.default_rng(0))[:, 0, 0]
     # the record gets weight 0.8 or 0.2 (random order) when chosen (prob 2/3), else 0
     assert np.mean(np.isclose(means, 0.8)) == pytest.approx(1 / 3, abs=0.01)
     assert np.mean(np.isclose(means, 0.2)) == pytest.approx(1 / 3, abs=0.01)
     r = InstaHideReleases(2, 1.0, 1, replace=True)
-    means = r._means(data, 100000, np.random.default_rng(0))[:, 0, 0]
+    means = r.noiseless_means(data, 100000, np.random.default_rng(0))[:, 0, 0]
     assert np.mean(np.isclose(means, 1.0)) == pytest.approx(1 / 9, abs=0.01)  # chosen twice
     assert not w.faithful and not r.faithful and InstaHideReleases(2, 1.0, 1).faithful
 
@@ -353,8 +353,8 @@ def test_llr_rounding_removes_the_float_side_channel():
 
     def raw(z):  # the same statistic without the rounding
         flat = z.reshape(-1, 1)
-        return (S._mixture_log_density(flat, *exact._mix[0], 1.0)
-                - S._mixture_log_density(flat, *exact._mix[1], 1.0))
+        return (S.mixture_log_density(flat, *exact.mixtures[0], 1.0)
+                - S.mixture_log_density(flat, *exact.mixtures[1], 1.0))
 
     leaky = audit_mechanism(mech, delta=0.1, trials=20000, seed=0, statistic=raw)
     fixed = audit_mechanism(mech, delta=0.1, trials=20000, seed=0)
@@ -366,10 +366,10 @@ def test_llr_rounding_removes_the_float_side_channel():
 def test_ordered_sample_is_a_uniform_permutation_prefix(n, size):
     """Both paths (rejection for short prefixes, a cut permutation otherwise) give every
     injective sequence the same probability, 1 / (n (n-1) ... (n-size+1))."""
-    from dpaccount.audit.simulate import _ordered_sample
+    from dpaccount.audit.simulate import ordered_sample
 
     m = 200000
-    rows = _ordered_sample(np.random.default_rng(n * 10 + size), n, size, m)
+    rows = ordered_sample(np.random.default_rng(n * 10 + size), n, size, m)
     assert rows.shape == (m, size)
     assert all(len(set(r)) == size for r in rows[:2000])
     cells = list(itertools.permutations(range(n), size))

@@ -1,17 +1,23 @@
 """RDP accountant: Laplace closed form against mpmath integration, subsampling bounds against
 autodp, and the ordering RDP >= PLD lower bound (both are bounds on the same quantity)."""
 
-import warnings
-
 import mpmath as mp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dpaccount import InstaHide
-from dpaccount.pld import pld_result
-from dpaccount.rdp import (EdgeOrderWarning, RDPAccountant, laplace_rdp, poisson_subsampled_rdp,
-                           rdp_result, subsampled_rdp_wor)
+from dpaccount.accountants import PLDAccountant, RDPAccountant
+from dpaccount.errors import Unsupported
+from dpaccount.numerics.rdp import laplace_rdp, poisson_subsampled_rdp, subsampled_rdp_wor
+
+
+def rdp_result(mech, delta):
+    return RDPAccountant().row(mech, delta)
+
+
+def pld_result(mech, delta):
+    return PLDAccountant().row(mech, delta)
 
 
 @pytest.mark.parametrize("alpha", [2, 3.5, 10])
@@ -57,19 +63,21 @@ def test_rdp_is_not_below_the_pld_lower_bound(k, b, n, T):
     m = InstaHide(labels="none", k=k, noise=b, n=n, diameter=1.0, releases=T)
     r, p = rdp_result(m, 1e-5), pld_result(m, 1e-5)
     # both bound the same true epsilon from above (rdp) and below (pld lower)
-    assert r.epsilon >= p.extra["epsilon_lower"]
+    assert r.epsilon >= p.lower
 
 
-def test_refusals_and_edge_warning():
+def test_refusals_and_edge_note():
     base = dict(k=4, noise=1.0, n=1000, diameter=1.0, releases=10)
     for extra in (dict(sampler="permutation"), dict(relation="add_remove")):
-        with pytest.raises(ValueError, match="RDP accountant covers"):
-            RDPAccountant(InstaHide(labels="none", **base, **extra))
-        assert rdp_result(InstaHide(labels="none", **base, **extra), 1e-5).epsilon is None
-    # tiny privacy loss: the best order is the largest on the grid
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        RDPAccountant(InstaHide(labels="none", k=1, noise=1e3, n=10**6, diameter=1.0, releases=1)).epsilon(1e-5)
-    assert any(issubclass(w.category, EdgeOrderWarning) for w in caught)
+        m = InstaHide(labels="none", **base, **extra)
+        assert "RDP accountant covers" in RDPAccountant().supports(m)
+        with pytest.raises(Unsupported, match="RDP accountant covers"):
+            RDPAccountant().epsilon(m, 1e-5)
+        row = rdp_result(m, 1e-5)
+        assert row.epsilon is None and row.method == "rdp" and "not applicable" in row.note
+    # tiny privacy loss: the best order is the largest on the grid, and the row says so
+    row = RDPAccountant().epsilon(InstaHide(labels="none", k=1, noise=1e3, n=10**6, diameter=1.0,
+                                            releases=1), 1e-5)
+    assert row.extra["order_at_edge"] and "edge of the grid" in row.note
     with pytest.raises(ValueError, match="delta"):
-        RDPAccountant(InstaHide(labels="none", **base)).epsilon(0.0)
+        RDPAccountant().epsilon(InstaHide(labels="none", **base), 0.0)

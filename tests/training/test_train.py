@@ -20,7 +20,7 @@ from training.data import load_cifar10, load_digits, synthetic  # noqa: E402
 from training.samplers import KSubsetSampler, PermutationMixer, k_subsets  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
 
-from .conftest import assert_usage_error, run_cli  # noqa: E402
+from ..conftest import assert_usage_error, run_cli  # noqa: E402
 
 
 def _gen(seed=0):

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import gammaln, logsumexp
 
-from ._validate import check_count, check_delta, check_eps
-from .mechanism import EpsilonResult, InstaHide, Sampler
+from ..errors import InputError
+from ..validate import check_count, check_delta, check_eps
 
 __all__ = [
     "naive_epsilon",
@@ -44,13 +45,9 @@ __all__ = [
     "advanced_composition",
     "kov_delta",
     "kov_epsilon",
-    "composition_unit",
-    "closed_form_table",
-    "CLOSED_FORM_METHODS",
+    "advanced_composition_units",
+    "log_expm1",
 ]
-
-#: The methods of :func:`closed_form_table`, in the order they are reported.
-CLOSED_FORM_METHODS = ("naive", "per_release", "amplified", "basic", "advanced", "kov")
 
 _LOG_FLOAT_MAX = math.log(np.finfo(float).max)  # about 709.78
 
@@ -63,7 +60,7 @@ _check_delta = check_delta
 def _check_positive(name: str, v) -> float:
     f = float(v)
     if not (f > 0 and math.isfinite(f)):
-        raise ValueError(f"{name} must be a positive finite number; got {v!r}")
+        raise InputError(f"{name} must be a positive finite number; got {v!r}")
     return f
 
 
@@ -111,7 +108,7 @@ def amplified_epsilon(eps0: float, q: float) -> float:
     eps0 = _check_eps("eps0", eps0)
     q = float(q)
     if not (0.0 < q <= 1.0):
-        raise ValueError(f"q must be in (0, 1]; got {q!r}")
+        raise InputError(f"q must be in (0, 1]; got {q!r}")
     if eps0 <= 700.0:
         return math.log1p(q * math.expm1(eps0))  # [BBG18] Table 1
     # e^eps0 overflows: log((1-q) + q e^eps0) in log space. q = 1 gives log1p(-1) = -inf,
@@ -132,8 +129,11 @@ def basic_composition(eps: float, releases: int) -> float:
     return releases * eps  # [DR14] Thm 3.16
 
 
-def _log_expm1(x: float) -> float:
-    """``log(e^x - 1)`` for x > 0 without overflow."""
+def log_expm1(x: float) -> float:
+    """``log(e^x - 1)`` without overflow (-inf at x <= 0)."""
+    x = float(x)
+    if x <= 0.0:
+        return -math.inf
     if x > 30.0:
         return x + math.log1p(-math.exp(-x))
     return math.log(math.expm1(x))
@@ -154,10 +154,39 @@ def advanced_composition(eps: float, releases: int, delta: float) -> float | Non
     if eps == 0.0:
         return 0.0
     first = math.sqrt(2.0 * releases * math.log(1.0 / delta)) * eps  # [DRV10] Thm III.3
-    log_second = math.log(releases) + math.log(eps) + _log_expm1(eps)
+    log_second = math.log(releases) + math.log(eps) + log_expm1(eps)
     if log_second >= _LOG_FLOAT_MAX - 1.0:
         return None
     total = first + math.exp(log_second)  # [DRV10] Thm III.3: + T eps (e^eps - 1)
+    return total if math.isfinite(total) else None
+
+
+def advanced_composition_units(units: Sequence[tuple[float, int]], delta: float
+                               ) -> float | None:
+    """Advanced composition of mechanisms that differ: ``count_i`` mechanisms each
+    ``eps_i``-DP give ``(eps', delta)``-DP with
+
+    ``eps' = sqrt(2 ln(1/delta) sum_i count_i eps_i^2) + sum_i count_i eps_i (e^eps_i - 1)``
+
+    (the proof of [DRV10] Thm III.3 / Dwork & Roth Thm 3.20 with per-step ranges ``eps_i``: the
+    loss of step i has mean at most ``eps_i (e^eps_i - 1)`` and lies in ``[-eps_i, eps_i]``, and
+    Azuma's inequality bounds the sum). Equal to :func:`advanced_composition` for one kind of
+    unit. ``None`` when eps' exceeds the largest float."""
+    delta = _check_delta(delta)
+    square, log_terms = 0.0, []
+    for eps, count in units:
+        eps = _check_eps("eps", eps)
+        count = _check_count("releases", count)
+        if eps == 0.0:
+            continue
+        square += count * eps * eps
+        log_terms.append(math.log(count) + math.log(eps) + log_expm1(eps))
+    if not log_terms:
+        return 0.0
+    log_second = float(logsumexp(log_terms))
+    if log_second >= _LOG_FLOAT_MAX - 1.0 or not math.isfinite(square):
+        return None
+    total = math.sqrt(2.0 * square * math.log(1.0 / delta)) + math.exp(log_second)
     return total if math.isfinite(total) else None
 
 
@@ -284,101 +313,3 @@ def kov_epsilon(eps: float, releases: int, delta: float) -> float:
     # The loss never exceeds T*eps, so delta(T*eps) = 0 exactly: T*eps (basic composition) is
     # always valid, even where the rounding allowance pushed the checked root above it.
     return min(root, top)
-
-
-# ---------------------------------------------------------------------------------------------
-# A mechanism's closed-form table
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CompositionUnit:
-    """What is composed: ``count`` mechanisms, each ``eps``-DP, and why."""
-
-    eps: float
-    count: int
-    description: str
-
-
-def composition_unit(mech: InstaHide) -> CompositionUnit:
-    """The pure-DP building block of a run and how many times it is composed.
-
-    * ``subsets`` (substitution or add/remove) and ``poisson`` (add/remove): each release is
-      eps1-DP with ``q = k/N`` ([BBG18] Table 1; for fixed-size subsets under add/remove, q is
-      taken at the larger dataset, N, which covers both neighbours: ``proofs/mixture_ratio_bound.py``),
-      composed over the T releases. Pure-DP steps compose by these theorems whatever the other
-      records are, so the composition pitfall of substitution pairs does not arise here. With
-      released soft labels, q is the largest inclusion probability the label can show
-      (``InstaHide.worst_inclusion``: 1 for a record alone in its class). Poisson under
-      add/remove uses the record norm, not the diameter (``InstaHide.sensitivity``).
-    * ``permutation``: within one epoch a record fills exactly k slots with weight 1/k each, so
-      the whole epoch (given the permutations, which are data-independent) is a Laplace
-      mechanism with L1 sensitivity Delta: ``Delta/b``-DP per epoch ([DMNS06]), composed over
-      ``ceil(T/N)`` epochs (a partial epoch counts whole). No amplification by sampling.
-    """
-    if mech.sampler in (Sampler.SUBSETS, Sampler.POISSON):
-        eps1 = amplified_epsilon(mech.eps0, mech.worst_inclusion)
-        return CompositionUnit(eps1, mech.releases, "releases, each eps1-DP (amplified)")
-    if mech.sampler is Sampler.PERMUTATION:
-        epochs = -(-mech.releases // mech.n)  # ceil
-        return CompositionUnit(
-            naive_epsilon(mech.diameter, mech.noise),
-            epochs,
-            "epochs, each Delta/b-DP (k slots of weight 1/k per record per epoch)",
-        )
-    raise ValueError(f"sampler {mech.sampler!r} is not covered by the closed forms")
-
-
-def closed_form_table(mech: InstaHide, delta: float) -> list[EpsilonResult]:
-    """Every closed-form method for ``mech``, side by side, each an upper bound on epsilon.
-
-    Rows: ``naive`` (Delta/b, one release of one record with no mixing or sampling),
-    ``per_release`` (eps0), ``amplified`` (eps1), then the whole run: ``basic``, ``advanced``
-    and ``kov``. ``delta`` is used by ``advanced`` and ``kov``; the pure-DP rows carry delta 0.
-    """
-    delta = _check_delta(delta)
-    rel, smp = mech.relation.value, mech.sampler.value
-
-    def row(method, eps, d, releases, note="", source="", bound="upper"):
-        return EpsilonResult(method, eps, d, rel, smp, releases, bound, note, source,
-                             labels=mech.labels.value)
-
-    poisson = mech.sampler is Sampler.POISSON
-    naive = naive_epsilon(mech.norm if poisson else mech.diameter, mech.noise)
-    eps0 = mech.eps0
-    what = "record norm" if poisson else "Delta"
-    rows = [
-        row("naive", naive, 0.0, 1, f"Laplace on one record: k = 1, no sampling, one release "
-            f"(sensitivity {what})", "Dwork et al. 2006 Prop. 1"),
-        row("per_release", eps0, 0.0, 1,
-            f"one mixed release containing the record (sensitivity {what}/k)",
-            "Borgnia et al. 2021 Sec. 4"),
-    ]
-    if mech.sampler in (Sampler.SUBSETS, Sampler.POISSON):
-        q = mech.worst_inclusion
-        eps1 = amplified_epsilon(eps0, q)
-        how = ("k-subset without replacement" if mech.sampler is Sampler.SUBSETS
-               else "Poisson sampling")
-        qtext = "q = k/N" if q == mech.sampling_rate else (
-            f"q = {q:.4g}, the largest inclusion probability the un-noised soft label can show")
-        rows.append(row("amplified", eps1, 0.0, 1, f"one release, {qtext}, {how}; "
-                        f"{mech.label_note}", "Balle et al. 2018 Table 1"))
-    else:
-        rows.append(row("amplified", None, 0.0, 1,
-                        "not applicable: permutation mixing uses every record every epoch "
-                        "(no amplification by sampling)", "THEORY.md Sec. 4"))
-    unit = composition_unit(mech)
-    total = mech.releases
-    basic = basic_composition(unit.eps, unit.count)
-    rows.append(row("basic", basic, 0.0, total,
-                    f"{unit.count} {unit.description}, summed", "Dwork & Roth 2014 Thm 3.16"))
-    adv = advanced_composition(unit.eps, unit.count, delta)
-    rows.append(row("advanced", adv, delta, total,
-                    f"{unit.count} {unit.description}" if adv is not None else
-                    "bound exceeds the largest float (vacuous)",
-                    "Dwork, Rothblum, Vadhan 2010 Thm III.3"))
-    kov = kov_epsilon(unit.eps, unit.count, delta)
-    rows.append(row("kov", kov, delta, total,
-                    f"optimal composition of {unit.count} {unit.description}",
-                    "Kairouz, Oh, Viswanath 2015 Thm 3.3; Murtagh, Vadhan 2016"))
-    return rows

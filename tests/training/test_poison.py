@@ -11,7 +11,7 @@ pytest.importorskip("sklearn")
 from training.data import synthetic  # noqa: E402
 from training.poison import attack_success, poison, run_grid, summarise  # noqa: E402
 
-from .conftest import assert_usage_error, run_cli  # noqa: E402
+from ..conftest import assert_usage_error, run_cli  # noqa: E402
 
 TINY = {"dataset": "synthetic", "model": "mlp", "epochs": 8, "batch_size": 64, "lr": 3e-3,
         "seeds": 2, "delta": 1e-5, "target": 0,
@@ -64,7 +64,7 @@ def _cell(attack, mech):
 
 def test_certificates_cover_label_keeping_poisons_only():
     from dpaccount import InstaHide
-    from dpaccount.certify import certify
+    from dpaccount.certificates import certify
 
     m = InstaHide(k=4, noise=8.0, n=1438, diameter=64.0, releases=1438, labels="soft",
                   class_sizes=[142, 146, 142, 146, 145, 146, 145, 143, 139, 144])

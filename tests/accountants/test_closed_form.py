@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dpaccount import InstaHide, closed_form as cf
+from dpaccount import InstaHide
+from dpaccount.numerics import closed_form as cf
+from ..conftest import CLOSED_FORM_METHODS, closed_rows
 
 mp.mp.dps = 50
 
@@ -180,7 +182,7 @@ def mech(k=4, b=1.0, n=1000, diam=1.0, T=100):
 
 
 def table(m, delta=1e-5):
-    return {r.method: r.epsilon for r in cf.closed_form_table(m, delta)}
+    return {r.method: r.epsilon for r in closed_rows(m, delta)}
 
 
 # root finding is to 1e-14 relative and the rounding allowance ~1e-12: comparisons between two
@@ -199,7 +201,7 @@ def _le(a, b):
 def test_eps_decreases_with_noise(k, b1, b2, n, diam, T):
     lo, hi = sorted((b1, b2))
     a, b = table(mech(k, lo, n, diam, T)), table(mech(k, hi, n, diam, T))
-    for method in cf.CLOSED_FORM_METHODS:
+    for method in CLOSED_FORM_METHODS:
         assert _le(b[method], a[method]), method
 
 
@@ -226,7 +228,7 @@ def test_eps_increases_with_releases(k, b, n, diam, t1, t2):
 def test_eps_increases_with_diameter(k, b, n, d1, d2, T):
     lo, hi = sorted((d1, d2))
     a, c = table(mech(k, b, n, lo, T)), table(mech(k, b, n, hi, T))
-    for method in cf.CLOSED_FORM_METHODS:
+    for method in CLOSED_FORM_METHODS:
         assert _le(a[method], c[method]), method
 
 
@@ -259,7 +261,7 @@ def test_kov_epsilon_meets_its_delta(eps, T, delta):
     lambda: cf.amplified_epsilon(math.nan, 0.5),
     lambda: cf.naive_epsilon(1.0, -2.0),
     lambda: cf.per_release_epsilon(1.0, 1.0, 0),
-    lambda: cf.closed_form_table(mech(), 0.0),
+    lambda: closed_rows(mech(), 0.0),
 ])
 def test_bad_arguments_are_refused(call):
     with pytest.raises(ValueError):
@@ -268,7 +270,7 @@ def test_bad_arguments_are_refused(call):
 
 def test_permutation_sampler_has_no_amplification():
     m = InstaHide(labels="none", k=4, noise=1.0, n=100, diameter=2.0, releases=250, sampler="permutation")
-    rows = {r.method: r for r in cf.closed_form_table(m, 1e-5)}
+    rows = {r.method: r for r in closed_rows(m, 1e-5)}
     assert rows["amplified"].epsilon is None and "not applicable" in rows["amplified"].note
     # ceil(250/100) = 3 epochs, each a Laplace mechanism of sensitivity Delta: 3 * Delta/b
     assert rows["basic"].epsilon == 3 * 2.0
@@ -278,6 +280,6 @@ def test_permutation_sampler_has_no_amplification():
 def test_add_remove_subsets_uses_q_at_n():
     a = InstaHide(labels="none", k=4, noise=1.0, n=100, diameter=2.0, releases=10, relation="add_remove")
     s = InstaHide(labels="none", k=4, noise=1.0, n=100, diameter=2.0, releases=10)
-    ta, ts = cf.closed_form_table(a, 1e-5), cf.closed_form_table(s, 1e-5)
+    ta, ts = closed_rows(a, 1e-5), closed_rows(s, 1e-5)
     assert [r.epsilon for r in ta] == [r.epsilon for r in ts]
     assert all(r.relation == "add_remove" for r in ta)

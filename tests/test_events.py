@@ -4,7 +4,7 @@ import math
 import pytest
 
 from dpaccount import InstaHide, Relation, Sampler, image_diameter, parse_image_shape
-from dpaccount.mechanism import parse_value_range
+from dpaccount.events import parse_value_range
 
 BASE = dict(k=4, noise=0.1, n=50000, diameter=3072.0, releases=2_000_000)
 

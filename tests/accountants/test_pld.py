@@ -7,8 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 
-from dpaccount import InstaHide, closed_form as cf
-from dpaccount.pld import MAX_EPS0, LaplaceMixturePair, PLDAccountant, pld_result
+from dpaccount import InstaHide
+from dpaccount.numerics import closed_form as cf
+from dpaccount import tightest
+from dpaccount.accountants import KOVAccountant, PLDAccountant, RDPAccountant
+from dpaccount.numerics.laplace_pair import LaplaceMixturePair
+from dpaccount.numerics.lattice import LossComposition
+
+
+def pld_result(mech, delta):
+    return PLDAccountant().row(mech, delta)
 
 
 def exact_delta_one_release(q, s, b, eps):
@@ -35,7 +43,7 @@ def exact_delta_one_release(q, s, b, eps):
                                    (4 / 1797, 16.0, 8.0)])
 @pytest.mark.parametrize("eps", [0.0, 0.1, 0.5, 1.0])
 def test_one_release_delta_interval_contains_exact(q, s, b, eps):
-    lo, up = PLDAccountant(LaplaceMixturePair(q, s, b), 1).delta(eps)
+    lo, up = LossComposition(LaplaceMixturePair(q, s, b), 1).delta(eps)
     exact = exact_delta_one_release(q, s, b, eps)
     # quadrature is good to ~1e-12; the lattice interval must contain the exact value
     assert lo <= exact + 1e-12
@@ -51,7 +59,7 @@ def test_target_configuration_interval_width_and_kov():
     # (the symmetrised pair is not attained) and the note says so
     m = InstaHide(labels="none", k=4, noise=1.0, n=50000, diameter=1.0, releases=2_000_000)
     row = pld_result(m, 1e-5)
-    lo, up = row.extra["epsilon_lower"], row.extra["epsilon_upper"]
+    lo, up = row.lower, row.epsilon
     assert 0 < lo <= row.extra["pair_epsilon_lower"] <= up == row.epsilon
     assert row.extra["discretisation_width"] <= 0.01
     assert row.extra["interval_width"] == pytest.approx((up - lo) / up)
@@ -68,7 +76,7 @@ def test_pld_never_above_kov_for_ten_or_more_releases(k, b, n, T):
     row = pld_result(m, 1e-5)
     kov = cf.kov_epsilon(cf.amplified_epsilon(1.0 / (k * b), k / n), T, 1e-5)
     assert row.epsilon <= kov
-    assert row.extra["epsilon_lower"] <= row.epsilon
+    assert row.lower <= row.epsilon
 
 
 def test_relations_and_samplers():
@@ -80,20 +88,25 @@ def test_relations_and_samplers():
     # add/remove: the pair in both directions, the same for both samplers (norm = diameter);
     # substitution composes the symmetrised pair, which dominates it
     assert ar.epsilon == poi.epsilon < sub.epsilon
-    assert sub.extra["epsilon_lower"] == pytest.approx(ar.extra["epsilon_lower"], rel=1e-12)
+    assert sub.lower == pytest.approx(ar.lower, rel=1e-12)
     assert (sub.relation, ar.relation, poi.sampler) == ("substitution", "add_remove", "poisson")
     perm = pld_result(InstaHide(labels="none", **base, sampler="permutation"), 1e-5)
     assert perm.epsilon is None and "not applicable" in perm.note
 
 
-def test_wide_loss_range_falls_back_to_kov():
-    m = InstaHide(labels="none", k=1, noise=0.01, n=100, diameter=1.0, releases=10)  # eps0 = 100
+def test_wide_loss_range_is_refused_by_name_and_tightest_says_which_method():
+    # eps0 = 100 is beyond the lattice: the pld row says it does not apply (no fallback under
+    # its name); KOV and RDP carry their own numbers, and tightest names the one it took
+    m = InstaHide(labels="none", k=1, noise=0.01, n=100, diameter=1.0, releases=10)
     row = pld_result(m, 1e-5)
-    assert 100 > MAX_EPS0
-    from dpaccount.rdp import rdp_result
+    assert row.epsilon is None and row.lower is None
+    assert "not applicable" in row.note and "eps0 = 100" in row.note
     kov = cf.kov_epsilon(cf.amplified_epsilon(100.0, 0.01), 10, 1e-5)
-    assert row.epsilon == min(kov, rdp_result(m, 1e-5).epsilon)
-    assert row.extra["epsilon_lower"] is None and "KOV and RDP" in row.note
+    assert KOVAccountant().epsilon(m, 1e-5).epsilon == kov
+    rdp = RDPAccountant().epsilon(m, 1e-5).epsilon
+    best = tightest(m, 1e-5)
+    assert best.epsilon == min(kov, rdp)
+    assert best.method == ("kov" if kov <= rdp else "rdp")
 
 
 @pytest.mark.parametrize("bad", [dict(q=0.0, s=1.0, b=1.0), dict(q=0.5, s=-1.0, b=1.0),
@@ -106,7 +119,7 @@ def test_bad_pairs_refused(bad):
 @pytest.mark.parametrize("bad", [0.0, 1.0, math.nan, -1e-5])
 def test_bad_delta_refused(bad):
     with pytest.raises(ValueError, match="delta"):
-        PLDAccountant(LaplaceMixturePair(0.5, 1.0, 1.0), 10).epsilon(bad)
+        LossComposition(LaplaceMixturePair(0.5, 1.0, 1.0), 10).epsilon(bad)
 
 
 # ---- the peer: Google's dp_accounting ------------------------------------------------------
@@ -134,7 +147,7 @@ def test_agrees_with_dp_accounting(q, s, b, T):
                                     sampling_prob=q).self_compose(T)
     peer_up = pess.get_epsilon_for_delta(delta)
     peer_lo = opt.get_epsilon_for_delta(delta)
-    lo, up = PLDAccountant(LaplaceMixturePair(q, s, b), T).epsilon(delta)
+    lo, up = LossComposition(LaplaceMixturePair(q, s, b), T).epsilon(delta)
     assert lo <= peer_up  # our lower bound is below the peer's upper bound
     assert peer_lo <= up  # the peer's optimistic estimate is below our upper bound
     # and both land near each other: within the wider of the two intervals' widths + 1%
@@ -163,14 +176,14 @@ def test_laplace_without_sampling_against_dp_accounting(eps0, T):
                                      value_discretization_interval=1e-5).self_compose(T)
     opt = pl.from_laplace_mechanism(1.0 / eps0, 1.0, pessimistic_estimate=False,
                                     value_discretization_interval=1e-5).self_compose(T)
-    lo, up = PLDAccountant(LaplaceMixturePair(1.0, eps0, 1.0), T).epsilon(1e-5)
+    lo, up = LossComposition(LaplaceMixturePair(1.0, eps0, 1.0), T).epsilon(1e-5)
     assert lo <= pess.get_epsilon_for_delta(1e-5)
     assert opt.get_epsilon_for_delta(1e-5) <= up
 
 
 def test_a_billion_releases():
     # T = 1e9 is within reach: about log2(T) FFTs per direction; the interval stays narrow
-    lo, up = PLDAccountant(LaplaceMixturePair(4 / 50000, 0.25, 0.5), 10**9).epsilon(1e-5)
+    lo, up = LossComposition(LaplaceMixturePair(4 / 50000, 0.25, 0.5), 10**9).epsilon(1e-5)
     kov = cf.kov_epsilon(cf.amplified_epsilon(0.5, 4 / 50000), 10**9, 1e-5)
     assert 0 < lo <= up < kov
     assert (up - lo) / up < 0.03
@@ -184,6 +197,6 @@ def test_lattice_upper_below_kov_on_the_benchmark_grid():
             for b in (0.5, 1.0, 2.0):
                 for T in (10 * n, 2_000_000):
                     m = InstaHide(labels="none", k=k, noise=b, n=n, diameter=1.0, releases=T)
-                    lat = pld_result(m, 1e-5).extra["lattice_upper"]
+                    lat = pld_result(m, 1e-5).epsilon
                     kov = cf.kov_epsilon(cf.amplified_epsilon(1.0 / (k * b), k / n), T, 1e-5)
                     assert lat <= kov, (n, k, b, T)

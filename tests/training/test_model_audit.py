@@ -9,7 +9,7 @@ import pytest
 
 from dpaccount.audit.one_run import one_run_audit, one_run_epsilon, p_value
 
-from .conftest import assert_usage_error, run_cli
+from ..conftest import assert_usage_error, run_cli
 
 
 def _binom_tail(r, q, v):

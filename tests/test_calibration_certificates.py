@@ -8,9 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import comb
 
-from dpaccount import InstaHide, closed_form as cf
-from dpaccount.calibrate import calibrate_k, calibrate_noise, tight_epsilon
-from dpaccount.certify import certify, group_inclusion_probability
+from dpaccount import InstaHide
+from dpaccount.numerics import closed_form as cf
+from dpaccount.calibration import calibrate_k, calibrate_noise, tight_epsilon
+from dpaccount.certificates import certify
+from dpaccount.samplers import group_inclusion_probability
 from dpaccount.cli import main
 
 DIGITS = dict(k=4, noise=1.0, n=1797, diameter=64.0, releases=17970)

@@ -1,17 +1,20 @@
-"""The immutable description of one DP-InstaHide run.
+"""Events: immutable, validated descriptions of what ran.
 
-A :class:`InstaHide` value says *what was run*: how many records are mixed (``k``), the Laplace
+One phase of a DP-InstaHide run is an :class:`InstaHide`; phases run one after the other are a
+:class:`ComposedEvent`. An :class:`InstaHide` value says *what was run*: how many records are mixed (``k``), the Laplace
 scale ``noise`` (``b``), the dataset size ``n`` (``N``), the L1 diameter of a record's domain
 (``diameter``, ``Delta``), how mixed samples are drawn (``sampler``), which neighbouring relation
 the guarantee is stated for (``relation``) and how many mixed samples were released
-(``releases``, ``T``). Accountants (:mod:`dpaccount.closed_form`, later the tight ones) interpret
-it; nothing here computes privacy.
+(``releases``, ``T``). Accountants (:mod:`dpaccount.accountants`) interpret it; nothing here
+computes privacy, and what the sampler does is :mod:`dpaccount.samplers`' business. A field's
+meaning never changes once published (the contract of dp_accounting's ``dp_event.py``).
 
-The mechanism (Borgnia et al. 2021, arXiv:2103.02079, Sec. 4; ``THEORY.md`` Sec. 1): each release
+The mechanism (Borgnia et al. 2021, arXiv:2103.02079, Sec. 4; ``docs/theory.md`` Sec. 1): each release
 draws a k-subset ``S`` of the records and outputs ``(1/k) * sum_{i in S} x_i + Lap(0, b)^d``.
 
-Every field is validated at construction. A bad value raises :class:`ValueError` whose message
-names the parameter, the rule it broke and the value, before any object exists.
+Every field is validated at construction. A bad value raises
+:class:`~dpaccount.errors.InputError` (a :class:`ValueError`) whose message names the parameter,
+the rule it broke and the value, before any object exists.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Sequence
+from .errors import InputError
+from .samplers import Sampler, sampler_type
+from .validate import check_enum, check_positive_finite, check_positive_int
 
 __all__ = [
     "Sampler",
@@ -35,6 +41,10 @@ __all__ = [
     "parse_image_shape",
     "parse_value_range",
     "LABEL_DIAMETER",
+    "ComposedEvent",
+    "phases_of",
+    "compose",
+    "sampler_name",
 ]
 
 #: L1 distance between two different one-hot label vectors: what a released label adds to the
@@ -44,20 +54,6 @@ LABEL_DIAMETER = 2.0
 #: Largest number of releases accepted. The closed forms are tested up to 1e9; beyond 1e12 the
 #: float arithmetic of ``T * eps`` is no longer checked, so such runs are refused, not guessed.
 MAX_RELEASES = 10**12
-
-
-class Sampler(str, Enum):
-    """How each mixed sample chooses its k records (THEORY.md Sec. 4)."""
-
-    #: i.i.d. uniform k-subsets of the whole training set for every output: what the paper's
-    #: theorem covers, and what amplification by subsampling applies to.
-    SUBSETS = "subsets"
-    #: mixing inside a shuffled epoch with k independent permutations: every record is used in
-    #: exactly k output slots per epoch, so there is no amplification by sampling.
-    PERMUTATION = "permutation"
-    #: each record joins each output independently with probability q = k/N; the sum is divided
-    #: by the expected size k. Covered under add/remove-one only.
-    POISSON = "poisson"
 
 
 class Labels(str, Enum):
@@ -86,49 +82,6 @@ class Relation(str, Enum):
     SUBSTITUTION = "substitution"
     #: add or remove one record (unbounded DP).
     ADD_REMOVE = "add_remove"
-
-
-def _enum_value(enum_cls, name: str, value):
-    if isinstance(value, enum_cls):
-        return value
-    try:
-        return enum_cls(value)
-    except ValueError:
-        choices = ", ".join(repr(m.value) for m in enum_cls)
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}") from None
-
-
-def _positive_int(name: str, value, *, maximum: int | None = None) -> int:
-    # bool is an int subclass; "k=True" is a bug in the caller, not a count.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            fv = float(value)
-            if math.isfinite(fv) and fv == int(fv) and fv >= 1:
-                # 50000.0 is accepted as 50000; 2.5 is not.
-                value = int(fv)
-            else:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        else:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    value = int(value)
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer (>= 1); got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be at most {maximum:.0e}; got {value}")
-    return value
-
-
-def _positive_finite(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}")
-    fv = float(value)
-    if math.isnan(fv):
-        raise ValueError(f"{name} must be a positive finite number; got nan")
-    if not math.isfinite(fv):
-        raise ValueError(f"{name} must be a positive finite number; got {fv}")
-    if fv <= 0.0:
-        raise ValueError(f"{name} must be a positive finite number (> 0); got {fv}")
-    return fv
 
 
 @dataclass(frozen=True)
@@ -181,66 +134,53 @@ class InstaHide:
     def __post_init__(self):
         # Validate everything before the (frozen) object is visible: a refused construction
         # leaves nothing behind.
-        k = _positive_int("k", self.k)
-        n = _positive_int("n", self.n)
-        noise = _positive_finite("noise", self.noise)
-        diameter = _positive_finite("diameter", self.diameter)
-        releases = _positive_int("releases", self.releases, maximum=MAX_RELEASES)
-        sampler = _enum_value(Sampler, "sampler", self.sampler)
-        relation = _enum_value(Relation, "relation", self.relation)
-        labels = _enum_value(Labels, "labels", self.labels)
-        norm = None if self.norm is None else _positive_finite("norm", self.norm)
+        k = check_positive_int("k", self.k)
+        n = check_positive_int("n", self.n)
+        noise = check_positive_finite("noise", self.noise)
+        diameter = check_positive_finite("diameter", self.diameter)
+        releases = check_positive_int("releases", self.releases, maximum=MAX_RELEASES)
+        sampler = check_enum(Sampler, "sampler", self.sampler)
+        relation = check_enum(Relation, "relation", self.relation)
+        labels = check_enum(Labels, "labels", self.labels)
+        norm = None if self.norm is None else check_positive_finite("norm", self.norm)
         class_sizes = None
         if self.class_sizes is not None:
             if labels is not Labels.SOFT:
-                raise ValueError(f"class_sizes apply to labels 'soft' only (the class counts the "
+                raise InputError(f"class_sizes apply to labels 'soft' only (the class counts the "
                                  f"released soft label shows); got labels {labels.value!r}")
             if isinstance(self.class_sizes, (str, bytes)) or not hasattr(self.class_sizes,
                                                                          "__iter__"):
-                raise ValueError(f"class_sizes must be a sequence of positive integers; got "
+                raise InputError(f"class_sizes must be a sequence of positive integers; got "
                                  f"{self.class_sizes!r}")
-            class_sizes = tuple(_positive_int("class_sizes entry", c) for c in self.class_sizes)
+            class_sizes = tuple(check_positive_int("class_sizes entry", c) for c in self.class_sizes)
             if not class_sizes:
-                raise ValueError("class_sizes must name at least one class; got an empty list")
+                raise InputError("class_sizes must name at least one class; got an empty list")
             if sum(class_sizes) != n:
-                raise ValueError(f"class_sizes must sum to n (every record is in one class); "
+                raise InputError(f"class_sizes must sum to n (every record is in one class); "
                                  f"got sum {sum(class_sizes)} for n={n}")
         if k > n:
-            raise ValueError(f"k must be at most n (a k-subset of n records); got k={k}, n={n}")
+            raise InputError(f"k must be at most n (a k-subset of n records); got k={k}, n={n}")
         if not math.isfinite(diameter / noise):
-            raise ValueError(
+            raise InputError(
                 f"noise must be large enough that diameter/noise is finite; "
                 f"got diameter={diameter}, noise={noise}"
             )
-        if sampler is Sampler.POISSON and relation is not Relation.ADD_REMOVE:
-            raise ValueError(
-                f"sampler 'poisson' is covered under relation 'add_remove' only; got relation "
-                f"{relation.value!r}"
-            )
-        if sampler is Sampler.PERMUTATION and relation is not Relation.SUBSTITUTION:
-            raise ValueError(
-                f"sampler 'permutation' is covered under relation 'substitution' only; got "
-                f"relation {relation.value!r}"
-            )
+        stype = sampler_type(sampler)
+        stype.check_relation(relation)
         if labels is Labels.SOFT and relation is not Relation.SUBSTITUTION:
-            raise ValueError(
+            raise InputError(
                 "labels 'soft' are covered under relation 'substitution' only: adding or removing "
                 "a record changes the class counts that the un-noised soft label shows; use labels "
                 "'noised' or 'none'"
             )
-        if sampler is Sampler.POISSON and norm is None:
-            raise ValueError(
-                "sampler 'poisson' under add_remove needs norm, the largest L1 norm of a record "
-                "(adding a record moves the sum by its norm, not by the diameter); give --image "
-                "with --value-range, or --norm"
-            )
+        stype.check_norm(norm)
         if norm is not None and not norm >= diameter / 2.0 * (1 - 1e-12):
-            raise ValueError(
+            raise InputError(
                 f"norm must be at least diameter/2 (two records of norm at most r are at most 2r "
                 f"apart); got norm={norm}, diameter={diameter}"
             )
         if norm is not None and not math.isfinite(norm / noise):
-            raise ValueError(f"noise must be large enough that norm/noise is finite; got "
+            raise InputError(f"noise must be large enough that norm/noise is finite; got "
                              f"norm={norm}, noise={noise}")
         for name, value in (
             ("k", k),
@@ -279,14 +219,14 @@ class InstaHide:
         the neighbour's size.
         """
         if isinstance(epochs, bool) or not isinstance(epochs, numbers.Real):
-            raise ValueError(f"epochs must be a positive number; got {epochs!r}")
+            raise InputError(f"epochs must be a positive number; got {epochs!r}")
         e = float(epochs)
         if not math.isfinite(e) or e <= 0:
-            raise ValueError(f"epochs must be a positive finite number; got {epochs!r}")
-        n_int = _positive_int("n", n)
+            raise InputError(f"epochs must be a positive finite number; got {epochs!r}")
+        n_int = check_positive_int("n", n)
         t = e * n_int
         if abs(t - round(t)) > 1e-9 * max(1.0, t):
-            raise ValueError(
+            raise InputError(
                 f"epochs * n must be a whole number of releases; got epochs={epochs}, n={n_int}"
             )
         return cls(
@@ -308,20 +248,39 @@ class InstaHide:
         """``releases / n``: passes over the data (not necessarily whole)."""
         return self.releases / self.n
 
+    @staticmethod
+    def needs_norm(sampler) -> bool:
+        """True when ``sampler`` moves a release by a record's norm (give ``norm``)."""
+        return sampler_type(sampler).uses_norm
+
+    @property
+    def sampler_type(self):
+        """The :class:`~dpaccount.samplers.SamplerType` that says what the sampler does."""
+        return sampler_type(self.sampler)
+
+    @property
+    def epochs_charged(self) -> float:
+        """The epochs the run is charged for (the sampler's rule: a partial permutation epoch
+        counts whole)."""
+        return self.sampler_type.epochs_charged(self)
+
     @property
     def sampling_rate(self) -> float:
         """``q = k / N``: the probability that a given record is in a given release."""
-        return self.k / self.n
+        return self.sampler_type.inclusion_probability(self.n, self.k)
 
     @property
     def sensitivity(self) -> float:
         """L1 distance between the mixed means of neighbouring datasets in one release that
-        holds the record: ``Delta / k`` when a record is replaced (substitution, or the subsets
-        sampler under add/remove, where the coupling swaps the record for another one), and
-        ``norm / k`` when a record is added to a Poisson-sampled sum."""
-        if self.sampler is Sampler.POISSON:
-            return self.norm / self.k
-        return self.diameter / self.k
+        holds the record: the sampler's shift over k (``Delta / k`` when a record is replaced,
+        ``norm / k`` when a record is added to a Poisson-sampled sum)."""
+        return self.sampler_type.shift(self) / self.k
+
+    @property
+    def shift(self) -> float:
+        """What the record moves one release's sum by: the diameter, or the record norm for the
+        Poisson sampler (:meth:`~dpaccount.samplers.SamplerType.shift`)."""
+        return self.sampler_type.shift(self)
 
     @property
     def eps0(self) -> float:
@@ -332,23 +291,9 @@ class InstaHide:
     def inclusion_mixtures(self) -> tuple[tuple[int, tuple[tuple[float, float], ...]], ...]:
         """What the release shows about whether the record is in it: per distinct size ``n_c`` of
         the record's class, the law of its inclusion probability given the release, as
-        ``(n_c, ((weight, q), ...))`` with the weights summing to 1.
-
-        Without released soft labels there is one entry: ``(n, ((1, k/N),))``. With soft labels
-        the release shows ``j``, the number of records of the record's class it holds:
-        ``j ~ Hypergeometric(N, n_c, k)`` (the same law on both neighbours: labels are public and
-        unchanged), and given ``j`` the record is in it with probability ``j / n_c``
-        (``docs/theory.md`` Sec. 2, ``proofs/soft_label_mixture.py``). ``j = 0`` gives
-        ``q = 0``: the record is surely absent. Unknown class sizes are taken as 1, the worst
-        case (the label then says exactly whether the record was drawn).
-        """
-        if self.labels is not Labels.SOFT or self.sampler is not Sampler.SUBSETS:
-            return ((self.n, ((1.0, self.sampling_rate),)),)
-        sizes = sorted(set(self.class_sizes)) if self.class_sizes is not None else [1]
-        out = []
-        for nc in sizes:
-            out.append((nc, hypergeometric_inclusion(self.n, nc, self.k)))
-        return tuple(out)
+        ``(n_c, ((weight, q), ...))`` with the weights summing to 1
+        (:meth:`~dpaccount.samplers.SamplerType.inclusion_mixtures`)."""
+        return self.sampler_type.inclusion_mixtures(self)
 
     @property
     def worst_inclusion(self) -> float:
@@ -364,8 +309,9 @@ class InstaHide:
             return "labels none (image only)"
         if self.labels is Labels.NOISED:
             return "labels noised (one-hot label mixed and noised with the image)"
-        if self.sampler is not Sampler.SUBSETS:
-            return "labels soft (un-noised; no effect under this sampler)"
+        special = self.sampler_type.label_note(self)
+        if special is not None:
+            return special
         if self.class_sizes is None:
             return "labels soft (un-noised; class of one record assumed: give class sizes)"
         return (f"labels soft (un-noised; {len(self.class_sizes)} classes, smallest "
@@ -406,7 +352,7 @@ def parse_class_sizes(text: str) -> tuple[int, ...]:
     """``"178,182,177"`` or ``"10x5000"`` (ten classes of 5000) or a mix, into a tuple."""
     sizes = []
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"class sizes must look like 178,182,177 or 10x5000; got {text!r}")
+        raise InputError(f"class sizes must look like 178,182,177 or 10x5000; got {text!r}")
     for part in text.split(","):
         part = part.strip()
         m = re.fullmatch(r"(\d+)\s*[xX]\s*(\d+)", part)
@@ -414,15 +360,15 @@ def parse_class_sizes(text: str) -> tuple[int, ...]:
             if m:
                 count, size = int(m.group(1)), int(m.group(2))
                 if count < 1 or count > 10**6:
-                    raise ValueError
+                    raise InputError
                 sizes.extend([size] * count)
             else:
                 sizes.append(int(part))
         except ValueError:
-            raise ValueError(f"class sizes must look like 178,182,177 or 10x5000; got "
+            raise InputError(f"class sizes must look like 178,182,177 or 10x5000; got "
                              f"{text!r}") from None
     if any(c < 1 for c in sizes):
-        raise ValueError(f"class sizes must be positive integers; got {text!r}")
+        raise InputError(f"class sizes must be positive integers; got {text!r}")
     return tuple(sizes)
 
 
@@ -432,12 +378,12 @@ _SHAPE_RE = re.compile(r"^\s*\d+(\s*[xX,]\s*\d+)*\s*$")
 def parse_image_shape(text: str) -> tuple[int, ...]:
     """Parse ``"3x32x32"`` (or ``"3,32,32"``) into ``(3, 32, 32)``; every side must be >= 1."""
     if not isinstance(text, str) or not _SHAPE_RE.match(text):
-        raise ValueError(
+        raise InputError(
             f"image shape must look like CxHxW with positive integers, e.g. 3x32x32; got {text!r}"
         )
     dims = tuple(int(p) for p in re.split(r"\s*[xX,]\s*", text.strip()))
     if any(d < 1 for d in dims):
-        raise ValueError(f"image shape must have every side >= 1; got {text!r}")
+        raise InputError(f"image shape must have every side >= 1; got {text!r}")
     return dims
 
 
@@ -446,10 +392,10 @@ def parse_value_range(text: str) -> tuple[float, float]:
     parts = re.split(r"[,:]", text.strip()) if isinstance(text, str) else []
     try:
         if len(parts) != 2:
-            raise ValueError
+            raise InputError
         low, high = float(parts[0]), float(parts[1])
     except ValueError:
-        raise ValueError(f"value range must look like LOW,HIGH, e.g. 0,1; got {text!r}") from None
+        raise InputError(f"value range must look like LOW,HIGH, e.g. 0,1; got {text!r}") from None
     return low, high
 
 
@@ -482,16 +428,16 @@ def image_diameter(
     """
     dims = tuple(shape)
     if not dims:
-        raise ValueError(f"shape must have at least one dimension; got {shape!r}")
+        raise InputError(f"shape must have at least one dimension; got {shape!r}")
     for d in dims:
         if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
-            raise ValueError(f"shape must contain positive integers; got {shape!r}")
+            raise InputError(f"shape must contain positive integers; got {shape!r}")
     low, high = value_range
     for name, v in (("value_range low", low), ("value_range high", high)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-            raise ValueError(f"{name} must be a finite number; got {v!r}")
+            raise InputError(f"{name} must be a finite number; got {v!r}")
     if not high > low:
-        raise ValueError(f"value_range must have high > low; got {value_range!r}")
+        raise InputError(f"value_range must have high > low; got {value_range!r}")
     size = math.prod(int(d) for d in dims)
     diameter = float(size) * (float(high) - float(low))
     if labels:
@@ -500,39 +446,91 @@ def image_diameter(
 
 
 @dataclass(frozen=True)
-class EpsilonResult:
-    """One labelled privacy number. ``epsilon`` is an upper bound unless ``bound`` says otherwise.
+class ComposedEvent:
+    """Phases run one after the other on the same records: a run whose noise, k or N changes
+    part-way, or two releases of the same dataset. Each phase is an :class:`InstaHide`; the
+    privacy loss of the composition is the sum of the phases' (every accountant composes them:
+    closed forms by the composition theorems, RDP by adding orders, PLD by convolving).
 
-    ``epsilon is None`` means the method does not apply to this mechanism (``note`` says why) or
-    its value is not representable as a float (``note`` says so). ``delta`` is the delta the
-    epsilon holds for (0 for pure DP).
+    The phases must share the neighbouring relation and what is released beside the image (one
+    guarantee is stated for the whole run); samplers, k, noise, N and domains may differ. A
+    field's meaning never changes once published: ``phases`` is a tuple of :class:`InstaHide`,
+    in the order they ran.
     """
 
-    method: str
-    epsilon: float | None
-    delta: float
-    relation: str
-    sampler: str
-    releases: int
-    bound: str = "upper"
-    note: str = ""
-    source: str = ""
-    extra: dict = field(default_factory=dict)
-    #: what was released beside the image (:class:`Labels` value), "" where it does not apply
-    labels: str = ""
+    phases: tuple
+
+    def __post_init__(self):
+        phases = self.phases
+        if isinstance(phases, InstaHide) or isinstance(phases, (str, bytes)) or not hasattr(
+                phases, "__iter__"):
+            raise InputError(f"phases must be a sequence of InstaHide phases; got {phases!r}")
+        flat = []
+        for i, p in enumerate(phases):
+            if isinstance(p, ComposedEvent):
+                flat.extend(p.phases)
+            elif isinstance(p, InstaHide):
+                flat.append(p)
+            else:
+                raise InputError(f"phases[{i}] must be an InstaHide phase; got {p!r}")
+        if not flat:
+            raise InputError("phases must hold at least one phase; got an empty sequence")
+        for name in ("relation", "labels"):
+            values = {getattr(p, name) for p in flat}
+            if len(values) > 1:
+                raise InputError(f"every phase must have the same {name}; got "
+                                 f"{sorted(v.value for v in values)}")
+        if sum(p.releases for p in flat) > MAX_RELEASES:
+            raise InputError(f"releases must be at most {MAX_RELEASES:.0e} in all; got "
+                             f"{sum(p.releases for p in flat)}")
+        object.__setattr__(self, "phases", tuple(flat))
+
+    @property
+    def relation(self) -> Relation:
+        return self.phases[0].relation
+
+    @property
+    def labels(self) -> Labels:
+        return self.phases[0].labels
+
+    @property
+    def releases(self) -> int:
+        """All releases of all phases."""
+        return sum(p.releases for p in self.phases)
+
+    @property
+    def sampler_name(self) -> str:
+        names = {p.sampler.value for p in self.phases}
+        return names.pop() if len(names) == 1 else "mixed"
+
+    @property
+    def label_note(self) -> str:
+        notes = []
+        for p in self.phases:
+            if p.label_note not in notes:
+                notes.append(p.label_note)
+        return "; ".join(notes)
 
     def to_dict(self) -> dict:
-        d = {
-            "method": self.method,
-            "epsilon": self.epsilon,
-            "delta": self.delta,
-            "relation": self.relation,
-            "sampler": self.sampler,
-            "releases": self.releases,
-            "bound": self.bound,
-            "note": self.note,
-            "source": self.source,
-            "labels": self.labels,
-        }
-        d.update(self.extra)
-        return d
+        return {"phases": [p.to_dict() for p in self.phases], "relation": self.relation.value,
+                "labels": self.labels.value, "releases": self.releases}
+
+
+def phases_of(event) -> tuple:
+    """The phases of an event: ``(event,)`` for one :class:`InstaHide`, ``event.phases`` for a
+    :class:`ComposedEvent`. Anything else is refused by name."""
+    if isinstance(event, InstaHide):
+        return (event,)
+    if isinstance(event, ComposedEvent):
+        return event.phases
+    raise InputError(f"event must be an InstaHide phase or a ComposedEvent; got {event!r}")
+
+
+def compose(*phases) -> ComposedEvent:
+    """``compose(phase_a, phase_b, ...)``: the phases run one after the other."""
+    return ComposedEvent(tuple(phases))
+
+
+def sampler_name(event) -> str:
+    """The sampler of an event, in words (``mixed`` for phases with different samplers)."""
+    return event.sampler.value if isinstance(event, InstaHide) else event.sampler_name

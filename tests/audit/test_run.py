@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from dpaccount.audit import InstaHideReleases, audit_mechanism, worst_case_pair
 from dpaccount.audit.run import accountant_region
-from dpaccount.mechanism import InstaHide
+from dpaccount.events import InstaHide
 
-from .conftest import assert_usage_error, run_cli
+from ..conftest import assert_usage_error, run_cli
 
 # q = k/N = 0.5, eps0 = Delta/(k b) = 2: eps1 = log(1 + 0.5 (e^2 - 1)) = 1.4338
 ONE = dict(k=2, noise=1.0, n=4, diameter=4.0)

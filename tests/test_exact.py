@@ -15,7 +15,9 @@ from scipy.optimize import brentq
 
 from dpaccount.exact import exact_delta, subset_means
 from dpaccount import InstaHide
-from dpaccount.pld import LaplaceMixturePair, PLDAccountant, dominating_accountants
+from dpaccount.accountants.pld import dominating_compositions
+from dpaccount.numerics.laplace_pair import LaplaceMixturePair
+from dpaccount.numerics.lattice import LossComposition
 
 TOL_REL, TOL_ABS = 1e-5, 1e-9
 
@@ -37,7 +39,7 @@ def _bound(n, k, b, T, eps):
     # the accountant's dominating laws for the domain [0, 1] (diameter 1), substitution: the
     # symmetrised pair with s = 1/k, q = k/N
     mech = InstaHide(k=k, noise=b, n=n, diameter=1.0, releases=T, labels="none")
-    return max(acc.delta(eps)[1] for _, acc in dominating_accountants(mech))
+    return max(acc.delta(eps)[1] for _, acc in dominating_compositions(mech))
 
 
 datasets = st.integers(2, 8).flatmap(lambda n: st.tuples(
@@ -77,7 +79,7 @@ def test_extreme_configuration_attains_the_bound(n, k, b):
     for T in (1, 2, 3):
         for eps in (0.1, 0.5):
             concrete = exact_delta(d, dp, k, b, eps, T)
-            lo, up = PLDAccountant(LaplaceMixturePair(k / n, 1.0 / k, b), T).delta(eps)
+            lo, up = LossComposition(LaplaceMixturePair(k / n, 1.0 / k, b), T).delta(eps)
             assert up >= concrete * (1 - TOL_REL) - TOL_ABS
             assert up <= concrete * 1.01 + TOL_ABS  # attained within 1%
     # and in epsilon at delta = 1e-3, T = 2
@@ -85,7 +87,7 @@ def test_extreme_configuration_attains_the_bound(n, k, b):
     f = lambda e: exact_delta(d, dp, k, b, e, 2) - target  # noqa: E731
     if f(0.0) > 0:
         e_conc = brentq(f, 0.0, 2 * (1.0 / b), xtol=1e-10)
-        lo, up = PLDAccountant(LaplaceMixturePair(k / n, 1.0 / k, b), 2).epsilon(target)
+        lo, up = LossComposition(LaplaceMixturePair(k / n, 1.0 / k, b), 2).epsilon(target)
         assert up >= e_conc * (1 - TOL_REL)
         assert up <= e_conc * 1.01
 
@@ -101,7 +103,7 @@ def test_splitting_the_shift_over_two_coordinates_is_never_worse(n, b, eps, data
     dp = d.copy()
     dp[0] = data.draw(st.tuples(st.floats(0, 1), st.floats(0, 1)))
     concrete = exact_delta(d, dp, k, b, eps)
-    one_coordinate = PLDAccountant(LaplaceMixturePair(k / n, 2.0 / k, b), 1).delta(eps)[1]
+    one_coordinate = LossComposition(LaplaceMixturePair(k / n, 2.0 / k, b), 1).delta(eps)[1]
     assert one_coordinate >= concrete * (1 - TOL_REL) - TOL_ABS
 
 
