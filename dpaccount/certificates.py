@@ -1,5 +1,5 @@
 """Poisoning certificates: how much p poisoned records can raise the probability that an attack
-succeeds (docs/theory.md Sec. 5; Ma, Zhu, Hsu 2019, "Data poisoning against differentially-private
+succeeds (docs/poisoning.md; Ma, Zhu, Hsu 2019, "Data poisoning against differentially-private
 learners", Thm 3: DP bounds the effect of changing p records).
 
 Two certificates, both upper bounds on ``Pr[success | poisoned]`` given ``Pr[success | clean]``:
@@ -32,6 +32,7 @@ from .numerics import closed_form
 from .samplers import group_inclusion_probability
 from .selection import tightest
 from .errors import InputError
+from .validate import fmt_count
 
 __all__ = ["group_inclusion_probability", "certify", "Certificate"]
 
@@ -68,7 +69,8 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
         raise InputError(f"poisons must be a positive integer; got {poisons!r}")
     p = int(poisons)
     if p > mech.n:
-        raise InputError(f"poisons must be at most n; got poisons={p}, n={mech.n}")
+        raise InputError(f"poisons must be at most n; got poisons={fmt_count(p)}, "
+                         f"n={fmt_count(mech.n)}")
     c = float(clean_success)
     if not (0.0 <= c <= 1.0):
         raise InputError(f"clean success rate must be in [0, 1]; got {clean_success!r}")

@@ -10,13 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
 from . import __version__
 from .errors import InputError
+from .files import check_input_dir, check_output_dir, check_output_file
 from .events import MAX_RELEASES, ComposedEvent, InstaHide, Labels, Relation, Sampler, \
     image_diameter, image_norm, parse_class_sizes, parse_image_shape, parse_value_range
 from .validate import check_computable, check_delta, fmt_count
+from training.config import AUDIT_DATASETS, CANARIES, DATASETS, DEVICES, MODELS, SAMPLERS, \
+    ModelAuditConfig, TrainConfig, canonical_labels, defaults_of
 
 #: The embedded default: the paper's CIFAR-10 setting (Borgnia et al. 2021, Sec. 5): N = 50000
 #: training images of 3x32x32 in [0, 1] in 10 classes of 5000, 4-way mixup, with Laplace scale
@@ -51,6 +55,7 @@ AUDIT_DEFAULTS = {
     "releases": 10,
     "delta": 1e-2,
     "labels": "none",
+    "value_range": "0,1",
 }
 AUDIT_DESCRIPTION = (
     "embedded audit default: k=2 of N=4 records (q=0.5), L1 diameter 4, b=1 (eps0=2), "
@@ -58,6 +63,11 @@ AUDIT_DESCRIPTION = (
 )
 #: refuse audits that would simulate more values (trials x 2 sides x T x d) than this
 AUDIT_MAX_VALUES = 10**11
+#: refuse audits of the worst-case pair with more records than this (both datasets are held)
+AUDIT_MAX_RECORDS = 10**7
+#: smallest noise or diameter ``dpaccount derive`` substitutes (sympy's rational conversion reads
+#: smaller numbers as 0)
+DERIVE_MIN = 1e-30
 #: refuse images with more values per record than this (their diameter would not be a float)
 MAX_PIXELS = 10**300
 
@@ -99,6 +109,20 @@ def _labels(text):
     return t
 
 
+def _soft_or_noised(text):
+    """``soft`` or ``noised`` (``public`` and ``private`` are their old names), for what training
+    releases beside each image."""
+    try:
+        return canonical_labels(text.strip().lower())
+    except InputError:
+        raise argparse.ArgumentTypeError(f"labels must be soft or noised (public and private are "
+                                         f"the old names); got {text!r}") from None
+
+
+#: canaries of the one-run model audit when --canaries is left out
+ONE_RUN_CANARIES = 1000
+
+
 def _float(name):
     def parse(text):
         try:
@@ -109,41 +133,57 @@ def _float(name):
     return parse
 
 
-def _add_mechanism_args(p: argparse.ArgumentParser) -> None:
+def _add_mechanism_args(p: argparse.ArgumentParser, defaults: dict = DEFAULTS) -> None:
+    """The mechanism flags shared by epsilon, derive, calibrate, certify and audit mechanism;
+    their help names the command's own embedded ``defaults`` (what :func:`mechanism_from_args`
+    takes for a flag left out)."""
+    d = defaults
+
+    def default(key, fmt="{}"):
+        return f" (default {fmt.format(d[key])})" if key in d else ""
+
     g = p.add_argument_group("mechanism (any flag left out takes the embedded default)")
-    g.add_argument("--k", type=_int_like("k"), help="records mixed per release (default 4)")
+    g.add_argument("--k", type=_int_like("k"), help="records mixed per release" + default("k"))
     g.add_argument("--noise", type=_float("noise"), metavar="B",
-                   help="Laplace scale b per coordinate (default 0.1)")
-    g.add_argument("--n", type=_int_like("n"), help="training set size N (default 50000)")
+                   help="Laplace scale b per coordinate" + default("noise", "{:g}"))
+    g.add_argument("--n", type=_int_like("n"), help="training set size N" + default("n"))
     dom = g.add_mutually_exclusive_group()
     dom.add_argument("--image", metavar="CxHxW",
-                     help="image shape; the L1 diameter is its size times the value range "
-                          "(default 3x32x32)")
+                     help="image shape; the L1 diameter is its size times the value range"
+                          + default("image"))
     dom.add_argument("--diameter", type=_float("diameter"), metavar="DELTA",
-                     help="L1 diameter of a record's domain, instead of --image")
+                     help="L1 diameter of a record's domain, instead of --image"
+                          + default("diameter", "{:g}"))
     g.add_argument("--value-range", metavar="LOW,HIGH",
-                   help="pixel value range for --image (default 0,1)")
+                   help="pixel value range for --image" + default("value_range"))
+    labels = d.get("labels", Labels.SOFT.value)
     g.add_argument("--labels", type=_labels, metavar="none|soft|noised",
-                   help="what is released beside each image: soft (default: the soft label, "
-                        "without noise, as dpaccount train releases it), none (the image only), "
-                        "noised (the one-hot label is mixed and noised with the image: +2 to the "
-                        "diameter)")
+                   help=f"what is released beside each image (default {labels}): soft (the soft "
+                        "label, without noise, as dpaccount train releases it), none (the image "
+                        "only), noised (the one-hot label is mixed and noised with the image: +2 "
+                        "to the diameter)")
+    sizes = (f"{d['class_sizes']} while --n is left out, else a class of one record, the worst "
+             "case" if "class_sizes" in d else "a class of one record, the worst case")
     g.add_argument("--class-sizes", metavar="SIZES",
                    help="with --labels soft: the size of every class, e.g. 178,182,177 or "
-                        "10x5000 (default: a class of one record, the worst case)")
+                        f"10x5000 (default: {sizes})")
     g.add_argument("--norm", type=_float("norm"), metavar="R",
                    help="largest L1 norm of a record, for --sampler poisson (taken from --image "
                         "and --value-range when they are given)")
     t = g.add_mutually_exclusive_group()
-    t.add_argument("--epochs", type=_float("epochs"), help="passes over the data (default 40)")
+    t.add_argument("--epochs", type=_float("epochs"),
+                   help="passes over the data" + (default("epochs", "{:g}") if "epochs" in d
+                                                  else ", instead of --releases"))
     t.add_argument("--releases", type=_int_like("releases"), metavar="T",
-                   help="number of mixed samples released, instead of --epochs")
+                   help="number of mixed samples released" + (default("releases")
+                                                              if "releases" in d
+                                                              else ", instead of --epochs"))
     g.add_argument("--sampler", choices=[s.value for s in Sampler], default="subsets",
                    help="how records are chosen for each release (default subsets)")
     g.add_argument("--relation", choices=[r.value for r in Relation],
                    default=Relation.SUBSTITUTION.value,
                    help="neighbouring relation (default substitution)")
-    p.add_argument("--delta", type=_float("delta"), help="target delta (default 1e-5)")
+    p.add_argument("--delta", type=_float("delta"), help="target delta" + default("delta", "{:g}"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -168,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--solve", choices=("noise", "k"), default="noise",
                    help="which parameter to solve for (default noise; the other flags stay)")
     c.add_argument("--k-max", type=_int_like("k-max"), default=64,
-                   help="largest k tried with --solve k (default 64)")
+                   help="largest k tried with --solve k (default 64; at most --n is tried)")
+    c.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr for --solve k (default: when stderr is a "
+                        "terminal)")
     f = sub.add_parser("certify", help="poisoning certificate: bound on attack success")
     _add_mechanism_args(f)
     f.add_argument("--poisons", type=_int_like("poisons"), required=True, metavar="P",
@@ -178,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("audit", help="measured lower bounds on epsilon, beside the upper bound")
     asub = a.add_subparsers(dest="audit_command", parser_class=_Parser)
     am = asub.add_parser("mechanism", help="audit the mechanism itself on neighbouring datasets")
-    _add_mechanism_args(am)
+    _add_mechanism_args(am, AUDIT_DEFAULTS)
     am.add_argument("--trials", type=_int_like("trials"), default=100_000,
                     help="mechanism runs per dataset (default 100000)")
     am.add_argument("--confidence", type=_float("confidence"), default=0.95,
@@ -200,36 +243,45 @@ def build_parser() -> argparse.ArgumentParser:
                     help="progress bar on stderr (default: when stderr is a terminal)")
     mo = asub.add_parser("model", help="audit trained models: shadow models or one run "
                                        "(needs the train extra)")
-    mo.add_argument("--dataset", choices=("digits", "synthetic"), default="digits")
-    mo.add_argument("--canary", choices=("ood", "corner", "mislabeled"), default="ood",
-                    help="the audited record (default ood: a random binary image)")
-    mo.add_argument("--k", type=_int_like("k"), default=4, help="default 4")
-    mo.add_argument("--noise", type=_float("noise"), default=1.0, metavar="B",
-                    help="Laplace scale per pixel (default 1; 0: no defense)")
-    mo.add_argument("--labels", choices=("public", "private"), default="public",
-                    help="public: the soft label is released without noise and accounted with "
-                         "the class sizes (default); private: noised with the image")
-    mo.add_argument("--epochs", type=_int_like("epochs"), default=10, help="default 10")
-    mo.add_argument("--batch-size", type=_int_like("batch-size"), default=64)
-    mo.add_argument("--lr", type=_float("lr"), default=3e-3)
-    mo.add_argument("--hidden", type=_int_like("hidden"), default=64,
-                    help="MLP hidden width (default 64)")
-    mo.add_argument("--models", type=_int_like("models"), default=256,
-                    help="shadow models per side (default 256)")
-    mo.add_argument("--block", type=_int_like("block"), default=128,
-                    help="models trained together (default 128)")
+    md = defaults_of(ModelAuditConfig)  # one source for the defaults: the config dataclass
+    mo.add_argument("--dataset", choices=AUDIT_DATASETS, default=md["dataset"],
+                    help=f"default {md['dataset']}")
+    mo.add_argument("--canary", choices=CANARIES, default=md["canary"],
+                    help=f"the audited record (default {md['canary']}: a random binary image)")
+    mo.add_argument("--k", type=_int_like("k"), default=md["k"], help=f"default {md['k']}")
+    mo.add_argument("--noise", type=_float("noise"), default=md["noise"], metavar="B",
+                    help=f"Laplace scale per pixel (default {md['noise']:g}; 0: no defense)")
+    mo.add_argument("--labels", type=_soft_or_noised, default=md["labels"],
+                    metavar="soft|noised",
+                    help=f"soft: the soft label is released without noise and accounted with "
+                         f"the class sizes; noised: noised with the image (default "
+                         f"{md['labels']}; public and private are the old names)")
+    mo.add_argument("--epochs", type=_int_like("epochs"), default=md["epochs"],
+                    help=f"default {md['epochs']}")
+    mo.add_argument("--batch-size", type=_int_like("batch-size"), default=md["batch_size"],
+                    help=f"default {md['batch_size']}")
+    mo.add_argument("--lr", type=_float("lr"), default=md["lr"], help=f"default {md['lr']:g}")
+    mo.add_argument("--hidden", type=_int_like("hidden"), default=md["hidden"],
+                    help=f"MLP hidden width (default {md['hidden']})")
+    mo.add_argument("--models", type=_int_like("models"), default=md["models"],
+                    help=f"shadow models per side (default {md['models']})")
+    mo.add_argument("--block", type=_int_like("block"), default=md["block"],
+                    help=f"models trained together (default {md['block']})")
     mo.add_argument("--score", choices=("loss", "lira"), default="loss",
                     help="canary loss, or LiRA's Gaussian likelihood ratio fitted on the "
                          "selection split")
     mo.add_argument("--one-run", action="store_true",
                     help="Steinke et al.: one model, --canaries canaries each added w.p. 1/2")
-    mo.add_argument("--canaries", type=_int_like("canaries"), default=1000)
+    mo.add_argument("--canaries", type=_int_like("canaries"), default=None,
+                    help=f"with --one-run: canaries m (default {ONE_RUN_CANARIES})")
     mo.add_argument("--guesses", metavar="G1,G2,...",
                     help="one-run guess counts (top G and bottom G each), fixed in advance "
                          "(default m/20, m/10, m/5; Bonferroni over the list)")
-    mo.add_argument("--delta", type=_float("delta"), default=1e-5)
-    mo.add_argument("--confidence", type=_float("confidence"), default=0.95)
-    mo.add_argument("--seed", type=_seed, default=0)
+    mo.add_argument("--delta", type=_float("delta"), default=md["delta"],
+                    help=f"default {md['delta']:g}")
+    mo.add_argument("--confidence", type=_float("confidence"), default=0.95,
+                    help="confidence of the lower bound, in (0, 1) (default 0.95)")
+    mo.add_argument("--seed", type=_seed, default=md["seed"], help=f"default {md['seed']}")
     mo.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
     mo.add_argument("--store", metavar="DIR", help="save scores; resume; reuse")
     mo.add_argument("--from-store", action="store_true",
@@ -251,35 +303,43 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--json", action="store_true", help="print the summary rows as JSON")
     t = sub.add_parser("train", help="train with DP-InstaHide in torch and report its epsilon "
                                      "(needs the train extra)")
-    t.add_argument("--dataset", choices=("digits", "cifar10", "synthetic"), default="digits",
-                   help="digits (bundled with scikit-learn; default), cifar10 (from --data-dir) "
-                        "or synthetic")
+    td = defaults_of(TrainConfig)  # one source for the defaults: the config dataclass
+    t.add_argument("--dataset", choices=DATASETS, default=td["dataset"],
+                   help=f"digits (bundled with scikit-learn), cifar10 (from --data-dir) or "
+                        f"synthetic (default {td['dataset']})")
     t.add_argument("--data-dir", metavar="DIR", help="the extracted CIFAR-10 batches folder")
-    t.add_argument("--model", choices=("mlp", "cnn"), default="cnn", help="default cnn")
-    t.add_argument("--k", type=_int_like("k"), default=4, help="records mixed per sample "
-                                                               "(default 4)")
-    t.add_argument("--noise", type=_float("noise"), default=1.0, metavar="B",
-                   help="Laplace scale per pixel, pixels in [0, 1] (default 1; 0: no noise, "
-                        "not private)")
-    t.add_argument("--epochs", type=_int_like("epochs"), default=20, help="default 20")
-    t.add_argument("--batch-size", type=_int_like("batch-size"), default=64, help="default 64")
-    t.add_argument("--lr", type=_float("lr"), default=2e-3, help="Adam learning rate "
-                                                                 "(default 2e-3)")
-    t.add_argument("--sampler", choices=("subsets", "permutation"), default="subsets",
-                   help="subsets: i.i.d. k-subsets of the training set per sample (default); "
-                        "permutation: mixing inside shuffled batches")
-    t.add_argument("--labels", choices=("soft", "noised", "public", "private"), default="soft",
+    t.add_argument("--model", choices=MODELS, default=td["model"],
+                   help=f"default {td['model']}")
+    t.add_argument("--k", type=_int_like("k"), default=td["k"],
+                   help=f"records mixed per sample (default {td['k']})")
+    t.add_argument("--noise", type=_float("noise"), default=td["noise"], metavar="B",
+                   help=f"Laplace scale per pixel, pixels in [0, 1] (default {td['noise']:g}; 0: "
+                        f"no noise, not private)")
+    t.add_argument("--epochs", type=_int_like("epochs"), default=td["epochs"],
+                   help=f"default {td['epochs']}; with --checkpoint-dir, more epochs than a "
+                        f"checkpoint has continue its run")
+    t.add_argument("--batch-size", type=_int_like("batch-size"), default=td["batch_size"],
+                   help=f"default {td['batch_size']}")
+    t.add_argument("--lr", type=_float("lr"), default=td["lr"],
+                   help=f"Adam learning rate (default {td['lr']:g})")
+    t.add_argument("--sampler", choices=SAMPLERS, default=td["sampler"],
+                   help="subsets: i.i.d. k-subsets of the training set per sample; permutation: "
+                        f"mixing inside shuffled batches (default {td['sampler']})")
+    t.add_argument("--labels", type=_soft_or_noised, default=td["labels"],
+                   metavar="soft|noised",
                    help="soft: mixed labels released without noise, accounted with the class "
-                        "sizes (default; 'public' is the old name); noised: labels get noise too "
-                        "and count in the diameter ('private' is the old name)")
+                        "sizes ('public' is the old name); noised: labels get noise too and "
+                        f"count in the diameter ('private' is the old name) (default "
+                        f"{td['labels']})")
     t.add_argument("--no-clip", action="store_true", help="do not clip images to [0, 1] after "
                                                           "the noise")
     t.add_argument("--no-augment", action="store_true",
                    help="train on clean records (no mixing, no noise): the baseline")
-    t.add_argument("--delta", type=_float("delta"), default=1e-5, help="default 1e-5")
-    t.add_argument("--seed", type=_seed, default=0, help="default 0")
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="auto: CUDA when torch sees one (default)")
+    t.add_argument("--delta", type=_float("delta"), default=td["delta"],
+                   help=f"default {td['delta']:g}")
+    t.add_argument("--seed", type=_seed, default=td["seed"], help=f"default {td['seed']}")
+    t.add_argument("--device", choices=DEVICES, default=td["device"],
+                   help=f"auto: CUDA when torch sees one (default {td['device']})")
     t.add_argument("--checkpoint-dir", metavar="DIR",
                    help="save after every epoch and resume from the last checkpoint here")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -566,6 +626,12 @@ def cmd_derive(args) -> int:
     from . import symbolic  # sympy is slow to import; only this command needs it
 
     mech, delta, used, domain = mechanism_from_args(args)
+    what = "diameter" if mech.shift == mech.diameter else "norm"
+    for name, value in (("noise", mech.noise), (what, mech.shift)):
+        if not value >= DERIVE_MIN:  # sympy would read it as 0 (exact rationals)
+            raise InputError(f"derive substitutes exact numbers: {name} must be at least "
+                             f"{DERIVE_MIN:g} (scale the units of --noise and --{what} "
+                             f"together); got {value:g}")
     der = symbolic.derive(mech, delta)
     if args.json:
         out = der.to_dict()
@@ -584,7 +650,9 @@ def cmd_calibrate(args) -> int:
     from .calibration import calibrate
 
     mech, delta, used, domain = mechanism_from_args(args)
-    cal = calibrate(mech, args.target_epsilon, delta, solve=args.solve, k_max=args.k_max)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    cal = calibrate(mech, args.target_epsilon, delta, solve=args.solve, k_max=args.k_max,
+                    progress=progress)
     if args.json:
         out = cal.to_dict()
         out.update(command="calibrate", domain=domain, defaults_used=used)
@@ -594,8 +662,11 @@ def cmd_calibrate(args) -> int:
     print()
     shown = f"{cal.value:.6g}" if cal.parameter == "noise" else str(int(cal.value))
     print(f"calibrated {cal.parameter} = {shown}: epsilon <= {cal.epsilon:.6g} "
-          f"(target {cal.target_epsilon:g}) at delta {delta:g}, method {cal.method} (the "
-          f"tightest sound upper bound), "
+          f"(target {cal.target_epsilon:g}) at delta {delta:g}, method {cal.method} ("
+          + ("the tightest sound upper bound" if cal.tightest else
+             "a sound upper bound that already meets the target; the slower accountants were "
+             "not run, so the tightest bound is at most this")
+          + f"), "
           f"relation {cal.mechanism.relation.value}, sampler {cal.mechanism.sampler.value}, "
           f"{cal.mechanism.label_note}; re-checked after calibration")
     return 0
@@ -638,40 +709,71 @@ def _training(module: str, command: str):
                          f"'dpaccount[train]'): {exc}") from None
 
 
-def _check_png(flag: str, path) -> None:
-    if path is not None and not path.lower().endswith(".png"):
-        raise InputError(f"{flag} must name a .png file; got {path!r}")
+def _check_plot(flag: str, path) -> None:
+    """A plot to write: a .png file that can be written, and matplotlib to draw it; checked
+    before any work."""
+    if path is None:
+        return
+    check_output_file(flag, path, ".png")
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise InputError(f"{flag} needs matplotlib: pip install 'dpaccount[plot]'")
 
 
 def _load_pair(path: str, relation):
+    import zipfile
+
     import numpy as np
 
     from .audit.simulate import NeighbourPair
 
+    what = "a readable, valid .npz file with arrays 'd' and 'd_prime'"
+    if not os.path.exists(path):
+        raise InputError(f"--pair file {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise InputError(f"--pair {path!r} is not a file; it must be {what}")
     try:
+        if not zipfile.is_zipfile(path):
+            raise InputError(f"--pair file {path!r} is not {what}")
         with np.load(path, allow_pickle=False) as f:
             missing = {"d", "d_prime"} - set(f.files)
             if missing:
-                raise InputError(f"--pair file {path!r} lacks array(s) {', '.join(sorted(missing))}"
-                                 " (needs 'd' and 'd_prime')")
+                raise InputError(f"--pair file {path!r} is not {what}: it lacks "
+                                 f"{', '.join(sorted(missing))}")
             d, dp = f["d"], f["d_prime"]
-    except FileNotFoundError:
-        raise InputError(f"--pair file {path!r} does not exist") from None
-    except (OSError, EOFError, ValueError) as exc:
-        if str(exc).startswith("--pair file"):
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, InputError):
             raise
-        reason = " ".join(str(exc).split())[:80]
-        raise InputError(f"--pair file {path!r} is not a readable .npz file of numeric arrays "
-                         f"({reason})") from None
+        raise InputError(f"--pair file {path!r} is not {what} of numbers "
+                         f"({type(exc).__name__})") from None
     return NeighbourPair(d, dp, relation, description=f"from {path}")
 
 
 def _audit_model(args) -> int:
-    ma = _training("model_audit", "audit model")
-    _check_png("--plot", args.plot)
-    _check_png("--roc", args.roc)
+    # every argument is checked here, before torch is loaded or anything trained
+    _check_plot("--plot", args.plot)
+    _check_plot("--roc", args.roc)
     if args.from_store and args.store is None:
         raise InputError("--from-store needs --store DIR")
+    if args.store is not None:
+        if args.from_store:
+            check_input_dir("--store", args.store)
+            if not os.path.isfile(os.path.join(args.store, "audit.json")):
+                raise InputError(f"--store {args.store!r} holds no audit (audit.json is "
+                                 "missing)")
+        else:
+            check_output_dir("--store", args.store)
+    if args.one_run and (args.plot or args.roc):
+        raise InputError("--plot and --roc draw the shadow models' scores; the one-run audit "
+                         "(--one-run) has none")
+    if not args.one_run and (args.canaries is not None or args.guesses is not None):
+        raise InputError(f"--{'canaries' if args.canaries is not None else 'guesses'} applies "
+                         "to the one-run audit only (--one-run)")
+    if args.from_store and args.one_run:
+        raise InputError("--from-store recomputes a shadow-model audit; it does not apply to "
+                         "--one-run")
+    canaries = ONE_RUN_CANARIES if args.canaries is None else args.canaries
     guesses = None
     if args.guesses is not None:
         try:
@@ -679,18 +781,22 @@ def _audit_model(args) -> int:
         except ValueError:
             raise InputError(f"--guesses must be comma-separated integers; got "
                              f"{args.guesses!r}") from None
+    cfg = ModelAuditConfig(dataset=args.dataset, canary=args.canary, k=args.k,
+                           noise=args.noise, labels=args.labels, epochs=args.epochs,
+                           batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+                           models=args.models, block=args.block, delta=args.delta,
+                           seed=args.seed)
+    ma = _training("model_audit", "audit model")
+    ma.check_audit_args(cfg, score=args.score, confidence=args.confidence,
+                        one_run=args.one_run, canaries=canaries, guesses=guesses,
+                        store=args.store, from_store=args.from_store)
     device = args.device  # resolved (and checked) by training: no torch in dpaccount
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     if args.from_store:
         out = ma.bound_from_store(args.store, score=args.score, confidence=args.confidence)
     else:
-        cfg = ma.ModelAuditConfig(dataset=args.dataset, canary=args.canary, k=args.k,
-                                  noise=args.noise, labels=args.labels, epochs=args.epochs,
-                                  batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
-                                  models=args.models, block=args.block, delta=args.delta,
-                                  seed=args.seed)
         if args.one_run:
-            out = ma.one_run_audit(cfg, canaries=args.canaries, guesses=guesses, device=device,
+            out = ma.one_run_audit(cfg, canaries=canaries, guesses=guesses, device=device,
                                    confidence=args.confidence, store=args.store)
         else:
             out = ma.shadow_audit(cfg, store=args.store, progress=progress, device=device,
@@ -758,13 +864,18 @@ def cmd_audit(args) -> int:
     if mech.labels is not Labels.NONE:
         raise InputError(f"audit mechanism simulates unlabelled records (the image release); "
                          f"--labels must be none; got {mech.labels.value}")
-    _check_png("--plot", args.plot)
+    if args.store is not None:
+        check_output_dir("--store", args.store)
+    _check_plot("--plot", args.plot)
+    if args.pair is None and mech.n > AUDIT_MAX_RECORDS:
+        raise InputError(f"audit mechanism simulates the n records of its worst-case datasets: "
+                         f"n must be at most {AUDIT_MAX_RECORDS:.0e}; got n={fmt_count(mech.n)}")
     pair = _load_pair(args.pair, mech.relation) if args.pair is not None else None
     dim = pair.d.shape[1] if pair is not None else 1
     work = 2 * args.trials * mech.releases * dim
     if work > AUDIT_MAX_VALUES:
-        raise InputError(f"trials x releases x dimension = {work:.3g} values to simulate is more "
-                         f"than {AUDIT_MAX_VALUES:.0e}; lower --trials or --releases")
+        raise InputError(f"trials x releases x dimension = {fmt_count(work)} values to simulate "
+                         f"is more than {AUDIT_MAX_VALUES:.0e}; lower --trials or --releases")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     res = audit_mechanism(mech, delta=delta, trials=args.trials, confidence=args.confidence,
                           seed=args.seed, pair=pair, statistic=args.statistic,
@@ -793,9 +904,11 @@ def cmd_audit(args) -> int:
 
 
 def cmd_poison_eval(args) -> int:
+    check_output_file("--out", args.out)
+    _check_plot("--plot", args.plot)
     poison = _training("poison", "poison-eval")
-    _check_png("--plot", args.plot)
     grid = poison.load_config(args.config) if args.config else dict(poison.DEFAULT_CONFIG)
+    poison.read_results(args.out)  # a file to resume from must be readable: checked now
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     results = poison.run_grid(grid, args.out, progress=progress,
                               log=None if args.json else print)
@@ -813,12 +926,25 @@ def cmd_poison_eval(args) -> int:
 
 
 def cmd_train(args) -> int:
-    tr = _training("train", "train")
-    cfg = tr.TrainConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model, k=args.k,
+    # every argument is checked here, before torch is loaded or anything trained
+    cfg = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model, k=args.k,
                       noise=args.noise, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, sampler=args.sampler, labels=args.labels,
                       clip=not args.no_clip, augment=not args.no_augment, delta=args.delta,
                       seed=args.seed, device=args.device)
+    if args.data_dir is not None:
+        if args.dataset != "cifar10":
+            raise InputError(f"--data-dir applies to --dataset cifar10 only; got --dataset "
+                             f"{args.dataset}")
+        if not os.path.exists(args.data_dir):
+            raise InputError(f"CIFAR-10 folder {args.data_dir!r} (--data-dir) does not exist")
+        check_input_dir("--data-dir", args.data_dir)
+    elif args.dataset == "cifar10":
+        raise InputError("dataset 'cifar10' needs --data-dir (the extracted batches folder); "
+                         "nothing is downloaded")
+    if args.checkpoint_dir is not None:
+        check_output_dir("--checkpoint-dir", args.checkpoint_dir)
+    tr = _training("train", "train")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     m = tr.train(cfg, checkpoint_dir=args.checkpoint_dir, progress=progress)
     if args.json:

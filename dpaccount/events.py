@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from dataclasses import asdict, dataclass, field
+import sys
+from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Sequence
 from .errors import InputError
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 #: L1 distance between two different one-hot label vectors: what a released label adds to the
-#: domain's diameter when labels are part of the record (THEORY.md Sec. 1).
+#: domain's diameter when labels are part of the record (docs/theory.md Sec. 1).
 LABEL_DIAMETER = 2.0
 
 #: Largest number of releases accepted. The closed forms are tested up to 1e9; beyond 1e12 the
@@ -160,6 +161,11 @@ class InstaHide:
                                  f"got sum {sum(class_sizes)} for n={n}")
         if k > n:
             raise InputError(f"k must be at most n (a k-subset of n records); got k={k}, n={n}")
+        if not diameter / (k * noise) >= sys.float_info.min:
+            raise InputError(
+                f"noise must be small enough that eps0 = diameter/(k*noise) is a positive float "
+                f"(it underflows to {diameter / (k * noise):g}); got diameter={diameter:g}, "
+                f"k={k}, noise={noise:g}")
         if not math.isfinite(diameter / noise):
             raise InputError(
                 f"noise must be large enough that diameter/noise is finite; "

@@ -65,10 +65,10 @@ def check_output_file(flag: str, path, suffix: str | None = None) -> Path:
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"{flag} must name a file; got {path!r}")
     p = Path(text)
-    if suffix is not None and p.suffix.lower() != suffix.lower():
-        raise InputError(f"{flag} must name a {suffix} file; got {text!r}")
     if p.is_dir():
         raise InputError(f"{flag} {text!r} is a directory; it must name a file")
+    if suffix is not None and p.suffix.lower() != suffix.lower():
+        raise InputError(f"{flag} must name a {suffix} file; got {text!r}")
     if p.exists() and not p.is_file():
         raise InputError(f"{flag} {text!r} exists and is not a regular file")
     _check_creatable(flag, p, "file")

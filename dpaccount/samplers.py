@@ -1,7 +1,7 @@
 """One type per sampler: the only place that knows what a sampler does.
 
 A DP-InstaHide run chooses the records of each mixed sample by a *sampler* (``docs/theory.md``
-Sec. 4). Everything the rest of the package needs to know about that choice lives here, as
+Sec. 2). Everything the rest of the package needs to know about that choice lives here, as
 attributes and methods of a :class:`SamplerType`:
 
 * the inclusion probability of a record in one release (:meth:`SamplerType.inclusion_probability`),
@@ -30,7 +30,7 @@ __all__ = ["Sampler", "SamplerType", "CompositionUnit", "sampler_type", "SAMPLER
 
 
 class Sampler(str, Enum):
-    """How each mixed sample chooses its k records (docs/theory.md Sec. 4)."""
+    """How each mixed sample chooses its k records (docs/theory.md Sec. 2, "Relations and samplers")."""
 
     #: i.i.d. uniform k-subsets of the whole training set for every output: what the paper's
     #: theorem covers, and what amplification by subsampling applies to.

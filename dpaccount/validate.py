@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 from .errors import InputError
 
@@ -81,14 +82,17 @@ def fmt_count(value) -> str:
         if abs(value) < 1e15:
             return str(value)
         return f"{float(value):.6g}"
-    except (TypeError, OverflowError, ValueError):
+    except OverflowError:  # an int beyond the largest float
+        return f"about 1e+{len(str(abs(int(value)))) - 1}"
+    except (TypeError, ValueError):
         return repr(value)
 
 
-#: Smallest one-release epsilon ``eps0 = shift / (k b)`` the accountants compute: below it the
-#: two Laplace laws of one release differ by less than float precision, and the PLD's arithmetic
-#: breaks down (the run is then private to within rounding, but no bound is computed).
-MIN_EPS0 = 1e-15
+#: Smallest one-release epsilon ``eps0 = shift / (k b)`` the accountants compute: the smallest
+#: positive normal float (below it eps0 underflows; :class:`~dpaccount.events.InstaHide` refuses
+#: such runs too). Tiny eps0 are computed, not refused: the run is then private to within a
+#: float's precision and every accountant says so.
+MIN_EPS0 = sys.float_info.min
 
 #: Largest ``T * eps0`` (the pure-DP bound of the whole run) the accountants compute: beyond it
 #: their arithmetic overflows and an epsilon would not be representable as a float.

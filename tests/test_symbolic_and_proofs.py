@@ -15,7 +15,7 @@ from dpaccount.numerics import closed_form as cf
 from dpaccount import symbolic
 
 from .conftest import ROOT
-from .conftest import CLOSED_FORM_METHODS, closed_rows
+from .conftest import closed_rows
 
 PROOFS = sorted(p for p in glob.glob(os.path.join(ROOT, "proofs", "*.py"))
                 if not os.path.basename(p).startswith("_"))

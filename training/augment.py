@@ -1,4 +1,4 @@
-"""DP-InstaHide as a torch transform (Borgnia et al. 2021, Sec. 4; THEORY.md Sec. 1).
+"""DP-InstaHide as a torch transform (Borgnia et al. 2021, Sec. 4; docs/theory.md Sec. 1).
 
 ``InstaHideAugment(k, noise)`` maps records grouped as ``(B, k, ...)`` (row j: the k records of
 output j, as drawn by a sampler of :mod:`training.samplers`) to ``(B, ...)``:
@@ -17,21 +17,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .config import canonical_labels
 from .samplers import k_subsets, torch_sampler
 from dpaccount.errors import InputError
 
 __all__ = ["InstaHideAugment", "laplace_like", "torch_release_fn", "canonical_labels"]
-
-
-def canonical_labels(value) -> str:
-    """``soft`` (the mean one-hot label is released without noise: what DP-InstaHide training
-    does, and what the accountant then covers with the class sizes) or ``noised`` (the label is
-    noised with the image and counts in the diameter). ``public`` and ``private`` are the old
-    names of the same two releases."""
-    name = {"public": "soft", "private": "noised"}.get(value, value)
-    if name not in ("soft", "noised"):
-        raise InputError(f"labels must be 'soft' or 'noised'; got {value!r}")
-    return name
 
 
 #: the smallest value of 1 - 2|v| kept by the inverse CDF: float64 uniforms come on a 2^-53 grid,

@@ -139,8 +139,10 @@ def load_cifar10(folder, max_train: int | None = None) -> ImageData:
     """CIFAR-10 from ``folder`` (the extracted ``cifar-10-batches-bin`` or
     ``cifar-10-batches-py``), pixels scaled to [0, 1]. ``max_train`` keeps the first images."""
     folder = Path(folder)
-    if not folder.is_dir():
+    if not folder.exists():
         raise InputError(f"CIFAR-10 folder {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise InputError(f"CIFAR-10 folder {str(folder)!r} is not a directory")
     if (folder / "data_batch_1.bin").exists():
         reader, suffix = _read_binary, ".bin"
     elif (folder / "data_batch_1").exists():

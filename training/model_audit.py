@@ -16,19 +16,21 @@ and the bound can be recomputed from the saved scores alone (:func:`bound_from_s
 Canaries (all in [0, 1], so the accountant's diameter covers them):
 ``mislabeled`` a test image with a wrong label; ``ood`` a random binary patch image with a random
 label; ``corner`` the pixelwise complement of record 0 with a wrong label (the farthest record in
-L1 from the one it replaces: the domain's worst case). With labels public (the default, as in
-the training table) the soft label is released without noise and the guarantee (which accounts
-the class counts it shows) is for substitutions that keep the label, so ``ood`` and ``corner``
-canaries then take the label of record 0 and only the image changes; a ``mislabeled`` canary,
-and the one-run audit's added canaries, need ``labels="private"`` (noised and counted in the
-diameter) for a DP run.
+L1 from the one it replaces: the domain's worst case). With labels soft (the default, as in
+the training table; ``public`` is its old name) the soft label is released without noise and
+the guarantee (which accounts the class counts it shows) is for substitutions that keep the
+label, so ``ood`` and ``corner`` canaries then take the label of record 0 and only the image
+changes; a ``mislabeled`` canary, and the one-run audit's added canaries, need
+``labels="noised"`` (``private``: noised and counted in the diameter) for a DP run. The
+configuration is :class:`training.config.ModelAuditConfig`, shared with ``dpaccount audit
+model``; :func:`check_audit_args` checks the other arguments before anything is trained.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -36,62 +38,89 @@ import torch
 
 from dpaccount import InstaHide, image_diameter
 from dpaccount.files import atomic_write_bytes
-from dpaccount.validate import check_delta
 from dpaccount.audit.bounds import ceiling, certifying_sizes, select_and_bound
 from dpaccount.audit.one_run import one_run_audit as _one_run
 
 from .batched import per_model_accuracy, per_model_loss, train_batched
 from .data import ImageData, load_dataset
 from .train import resolve_device
+from dpaccount.audit.bounds import check_confidence
 from dpaccount.errors import InputError
+from dpaccount.files import check_input_dir, check_output_dir
+from dpaccount.validate import check_computable, fmt_count
+
+from .config import CANARIES, ModelAuditConfig, canonical_labels
 
 __all__ = ["ModelAuditConfig", "make_canary", "shadow_audit", "bound_from_store",
-           "one_run_audit", "lira_fit"]
+           "one_run_audit", "lira_fit", "check_audit_args"]
 
-CANARIES = ("mislabeled", "ood", "corner")
+#: the most canaries a one-run audit adds (each is a training record)
+MAX_CANARIES = 10**7
 
 
-@dataclass(frozen=True)
-class ModelAuditConfig:
-    dataset: str = "digits"
-    canary: str = "ood"
-    k: int = 4
-    noise: float = 0.0  # 0: undefended (mixup only if k > 1)
-    labels: str = "public"
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 3e-3
-    hidden: int = 64
-    models: int = 256  # per side
-    block: int = 128  # models trained together
-    delta: float = 1e-5
-    seed: int = 0
+def _check_k(cfg, n: int) -> None:
+    if cfg.k > n:
+        raise InputError(f"k must be at most the training set size; got k={cfg.k}, N={n}")
 
-    def __post_init__(self):
-        if self.canary not in CANARIES:
-            raise InputError(f"canary must be one of {', '.join(CANARIES)}; got {self.canary!r}")
-        if self.labels not in ("public", "private"):
-            raise InputError(f"labels must be 'public' or 'private'; got {self.labels!r}")
-        if self.labels == "public" and self.noise > 0 and self.canary == "mislabeled":
-            raise InputError("a mislabeled canary changes the label: with labels 'public' the "
-                             "accountant does not cover it; use labels 'private' or another "
-                             "canary")
-        for name in ("k", "epochs", "batch_size", "hidden", "models", "block"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                raise InputError(f"{name} must be a positive integer; got {v!r}")
-        if self.models < 2:
-            raise InputError(f"models must be at least 2 per side; got {self.models}")
-        if not (np.isfinite(self.noise) and self.noise >= 0):
-            raise InputError(f"noise must be a finite number >= 0; got {self.noise!r}")
-        check_delta(self.delta)
+
+def _check_run(cfg, data, n: int, relation: str) -> None:
+    """Before any model is trained: k fits the data and the run's epsilon is computable."""
+    _check_k(cfg, n)
+    mech = _mechanism(cfg, data, n, cfg.epochs * n, relation)
+    if mech is not None:
+        check_computable(mech)
+
+
+def check_audit_args(cfg: ModelAuditConfig, *, score: str = "loss", confidence: float = 0.95,
+                     select_fraction: float = 0.25, one_run: bool = False,
+                     canaries: int = 1000, guesses=None, store=None,
+                     from_store: bool = False) -> None:
+    """Every argument of an audit checked before any data is loaded or model trained (the
+    configuration itself is checked when it is built): one :class:`InputError` naming the first
+    bad one."""
+    if not isinstance(cfg, ModelAuditConfig):
+        raise InputError(f"cfg must be a ModelAuditConfig; got {cfg!r}")
+    if score not in ("loss", "lira"):
+        raise InputError(f"score must be 'loss' or 'lira'; got {score!r}")
+    check_confidence(confidence)
+    if isinstance(select_fraction, bool) or not isinstance(select_fraction, (int, float)) or \
+            not (0.0 < select_fraction < 1.0):
+        raise InputError(f"select_fraction must be in the open interval (0, 1); got "
+                         f"{select_fraction!r}")
+    if one_run:
+        if isinstance(canaries, bool) or not isinstance(canaries, (int, np.integer)) or \
+                not 2 <= canaries <= MAX_CANARIES:
+            raise InputError(f"canaries must be an integer from 2 to {MAX_CANARIES:g}; got "
+                             f"{fmt_count(canaries)}")
+        if cfg.noise > 0 and cfg.labels == "soft":
+            raise InputError("one-run canaries are added with their labels: with labels 'soft' "
+                             "the accountant does not cover that; use labels 'noised' (old "
+                             "name: labels 'private')")
+        if guesses is not None:
+            try:
+                pairs = [(int(a), int(b)) for a, b in guesses]
+            except (TypeError, ValueError):
+                raise InputError(f"guesses must be (k+, k-) pairs; got {guesses!r}") from None
+            if not pairs or any(a < 0 or b < 0 or not 0 < a + b <= canaries for a, b in pairs):
+                raise InputError(f"guesses must be (k+, k-) pairs with 0 < k+ + k- <= canaries "
+                                 f"({canaries}); got {guesses!r}")
+    elif guesses is not None:
+        raise InputError("guesses apply to the one-run audit only")
+    if from_store:
+        if store is None:
+            raise InputError("recomputing from a store needs the store directory")
+        check_input_dir("store", store)
+        if not (Path(store) / "audit.json").is_file():
+            raise InputError(f"store {str(store)!r} holds no audit (audit.json is missing)")
+    elif store is not None:
+        check_output_dir("store", store)
 
 
 def make_canary(data: ImageData, kind: str, rng: np.random.Generator, *,
                 keep_label: bool = False):
     """One canary (image, label) of the given kind (module docstring). ``keep_label``: the
     canary takes the label of record 0, the record it replaces, so that only features change
-    (what a features-only guarantee, labels public, covers)."""
+    (what a features-only guarantee, labels soft, covers)."""
     shape = data.shape
     if kind == "mislabeled":
         if keep_label:
@@ -125,12 +154,12 @@ def _mechanism(cfg: ModelAuditConfig, data: ImageData, n: int, releases: int,
                relation: str) -> InstaHide | None:
     if cfg.noise == 0:
         return None
-    noised = cfg.labels == "private"
+    noised = cfg.labels == "noised"
     diameter = image_diameter(data.shape, data.value_range, labels=noised)
     if noised:
         return InstaHide(k=cfg.k, noise=cfg.noise, n=n, diameter=diameter, releases=releases,
                          sampler="subsets", relation=relation, labels="noised")
-    # labels public: the soft label is released without noise (the canary keeps the label of
+    # labels soft: the soft label is released without noise (the canary keeps the label of
     # the record it replaces, so the class sizes are the training set's)
     sizes = [int(c) for c in torch.bincount(data.y_train.cpu()).tolist() if c > 0]
     return InstaHide(k=cfg.k, noise=cfg.noise, n=n, diameter=diameter, releases=releases,
@@ -150,16 +179,32 @@ def _config_json(cfg) -> str:
     return json.dumps(asdict(cfg), sort_keys=True)
 
 
+def _read_config(meta: Path) -> dict:
+    """The configuration saved in a store's audit.json, with the old label names read as the
+    new ones (``public`` is ``soft``, ``private`` is ``noised``)."""
+    try:
+        old = json.loads(meta.read_text())
+        config = dict(old["config"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"store {str(meta.parent)!r} has a malformed audit.json "
+                         f"({type(exc).__name__}); delete it or use another store") from None
+    if "labels" in config:
+        try:
+            config["labels"] = canonical_labels(config["labels"])
+        except InputError:
+            pass
+    return config
+
+
 def _store_check(store: Path, cfg) -> None:
     meta = store / "audit.json"
     if meta.exists():
-        try:
-            old = json.loads(meta.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"store {str(store)!r} has a malformed audit.json ({exc})") from None
-        if old.get("config") != json.loads(_config_json(cfg)):
-            raise InputError(f"store {str(store)!r} holds a different audit; use another store "
-                             "or delete it")
+        old = _read_config(meta)
+        new = json.loads(_config_json(cfg))
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if diff:
+            raise InputError(f"store {str(store)!r} holds a different audit (differs in "
+                             f"{', '.join(diff)}); use another store or delete it")
     else:
         atomic_write_bytes(meta, json.dumps({"config": json.loads(_config_json(cfg))},
                                             indent=1).encode())
@@ -178,7 +223,7 @@ def _train_block(cfg, data, records, labels, pools, seed, device):
         records, labels, pools, k=cfg.k, noise=cfg.noise, epochs=cfg.epochs,
         batch_size=cfg.batch_size, lr=cfg.lr, hidden=cfg.hidden,
         num_classes=data.num_classes, generator=g,
-        label_privacy=cfg.labels if cfg.noise > 0 else "public")
+        label_privacy=cfg.labels if cfg.noise > 0 else "soft")
     return model, releases
 
 
@@ -186,11 +231,14 @@ def shadow_audit(cfg: ModelAuditConfig, *, store=None, data: ImageData | None = 
                  progress: bool = False, device: str = "auto", score: str = "loss",
                  confidence: float = 0.95, select_fraction: float = 0.25) -> dict:
     """Train ``cfg.models`` models per side (in blocks, resumable with ``store``) and audit."""
+    check_audit_args(cfg, score=score, confidence=confidence, select_fraction=select_fraction,
+                     store=store)
     dev = resolve_device(device)
     data = (data if data is not None else load_dataset(cfg.dataset, seed=0)).to(dev)
     n = int(data.x_train.shape[0])
+    _check_run(cfg, data, n, "substitution")
     cx, cy = make_canary(data, cfg.canary, np.random.default_rng(cfg.seed),
-                         keep_label=cfg.labels == "public" and cfg.canary != "mislabeled")
+                         keep_label=cfg.labels == "soft" and cfg.canary != "mislabeled")
     records = torch.cat([data.x_train, cx[None].to(dev)])
     labels = torch.cat([data.y_train, torch.tensor([cy], device=dev)])
     base = torch.arange(n, device=dev)
@@ -284,11 +332,16 @@ def _report(cfg, data, scores, member, accs, releases, n, score, confidence, sel
 def bound_from_store(store, *, score: str = "loss", confidence: float = 0.95,
                      select_fraction: float = 0.25, data: ImageData | None = None) -> dict:
     """Recompute the shadow-model bound from saved scores alone: no model is trained."""
-    st = Path(store)
+    if score not in ("loss", "lira"):
+        raise InputError(f"score must be 'loss' or 'lira'; got {score!r}")
+    check_confidence(confidence)
+    if store is None:
+        raise InputError("recomputing from a store needs the store directory")
+    st = check_input_dir("store", store)
     meta = st / "audit.json"
-    if not meta.exists():
-        raise InputError(f"{str(st)!r} holds no audit (audit.json is missing)")
-    cfg = ModelAuditConfig(**json.loads(meta.read_text())["config"])
+    if not meta.is_file():
+        raise InputError(f"store {str(st)!r} holds no audit (audit.json is missing)")
+    cfg = ModelAuditConfig(**_read_config(meta))
     blocks = sorted(st.glob("block-*.npz"))
     if not blocks:
         raise InputError(f"{str(st)!r} holds no finished block of models")
@@ -310,13 +363,13 @@ def one_run_audit(cfg: ModelAuditConfig, *, canaries: int = 1000, guesses=None,
                   confidence: float = 0.95, store=None) -> dict:
     """Steinke-Nasr-Jagielski: ``canaries`` ood canaries (random binary images, random labels),
     each added with probability 1/2; one model; guesses on the top and bottom scores."""
-    if cfg.noise > 0 and cfg.labels == "public":
-        raise InputError("one-run canaries are added with their labels: with labels 'public' "
-                         "the accountant does not cover that; use labels 'private'")
+    check_audit_args(cfg, confidence=confidence, one_run=True, canaries=canaries,
+                     guesses=guesses, store=store)
     dev = resolve_device(device)
     data = (data if data is not None else load_dataset(cfg.dataset, seed=0)).to(dev)
     rng = np.random.default_rng(cfg.seed)
     n = int(data.x_train.shape[0])
+    _check_run(cfg, data, n + canaries // 2, "add_remove")
     cx = torch.as_tensor(rng.integers(0, 2, (canaries, *data.shape)), dtype=torch.float32,
                          device=dev)
     cy = torch.as_tensor(rng.integers(0, data.num_classes, canaries), device=dev)

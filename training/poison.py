@@ -34,14 +34,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpaccount.files import atomic_write_bytes
+from dpaccount.files import atomic_write_bytes, check_output_file
 
 from .data import ImageData, load_dataset
 from .train import TrainConfig, train
 from dpaccount.errors import InputError
 
 __all__ = ["poison", "attack_success", "DEFAULT_CONFIG", "run_grid", "summarise", "load_config",
-           "plot_results", "format_table", "check_config"]
+           "plot_results", "format_table", "check_config", "read_results"]
 
 ATTACKS = ("backdoor", "label_flip", "clean_label")
 #: attacks whose poisons carry another label than the records they replace
@@ -245,16 +245,19 @@ def _run_one(grid, defense, data, seed):
 
 
 def _refresh_privacy(results: dict, data: ImageData) -> int:
-    """Runs recorded before the accountant covered the released soft label (their mechanism has
-    no ``labels``) carry an epsilon that is too small. Recompute it for what those runs released
-    (soft labels, with the class sizes of their poisoned training set, rebuilt from the attack
-    and seed without training); the accuracies and successes stay. Returns how many changed."""
+    """Keep every stored run's privacy what the accountant says today. Runs recorded before the
+    accountant covered the released soft label (their mechanism has no ``labels``) carry an
+    epsilon that is too small; runs recorded before the accountant layer may carry a fallback
+    under another method's name. Recompute the privacy of every DP-InstaHide run for what it
+    released (soft labels, with the class sizes of its poisoned training set, rebuilt from the
+    attack and seed without training) and store it where the number or its method changed; the
+    accuracies and successes stay. Returns how many changed."""
     from .train import accountant_of, epsilon_report
 
     changed = 0
     for key, r in results.items():
         mech = r.get("mechanism")
-        if mech is None or "labels" in mech or r.get("privacy_method") == "opacus":
+        if mech is None or r.get("privacy_method") == "opacus":
             continue
         attack, defense, seed, common = json.loads(key)
         if common["dataset"] != data.name:
@@ -265,6 +268,9 @@ def _refresh_privacy(results: dict, data: ImageData) -> int:
         if acc is not None:
             acc.step(releases=int(mech["releases"]))
         privacy = epsilon_report(cfg, acc, mech["releases"])
+        if ("labels" in mech and privacy["epsilon"] == r.get("epsilon")
+                and privacy["method"] == r.get("privacy_method")):
+            continue
         r.update(epsilon=privacy["epsilon"], delta=privacy["delta"],
                  privacy_method=privacy["method"], relation=privacy["relation"],
                  sampler=privacy["sampler"], mechanism=privacy.get("mechanism"),
@@ -273,13 +279,30 @@ def _refresh_privacy(results: dict, data: ImageData) -> int:
     return changed
 
 
+def read_results(path) -> dict:
+    """The results saved by an earlier run (to resume), or ``{}`` when the file does not exist;
+    a file that is not a JSON object of results is refused by name."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    if not path.is_file():
+        raise InputError(f"results file {str(path)!r} is not a regular file")
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"results file {str(path)!r} is not valid JSON "
+                         f"({type(exc).__name__}); delete it or use another --out") from None
+    if not isinstance(results, dict):
+        raise InputError(f"results file {str(path)!r} is malformed (not a JSON object); delete "
+                         "it or use another --out")
+    return results
+
+
 def run_grid(grid: dict, out_path, *, progress: bool = False, data: ImageData | None = None,
              log=print) -> dict:
     """Run every (attack, defense, seed) cell, poisoned and clean, saving after each run."""
-    out_path = Path(out_path)
-    results = json.loads(out_path.read_text()) if out_path.exists() else {}
-    if not isinstance(results, dict):
-        raise InputError(f"results file {str(out_path)!r} is malformed")
+    out_path = check_output_file("results file", out_path)
+    results = read_results(out_path)
     data = data if data is not None else load_dataset(grid["dataset"])
     if _refresh_privacy(results, data):
         atomic_write_bytes(out_path, json.dumps(results, indent=1).encode())

@@ -1,4 +1,4 @@
-"""Which records each mixed sample uses: the two samplers the accountant knows (THEORY.md Sec. 4).
+"""Which records each mixed sample uses: the two samplers the accountant knows (docs/theory.md Sec. 2).
 
 - :class:`KSubsetSampler` (``subsets``): every output draws an independent uniform k-subset of
   the *whole* training set (without replacement inside the subset). What the paper's theorem

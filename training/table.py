@@ -90,7 +90,7 @@ def _privacy(run: dict):
     row = tightest_result(InstaHide(**fields), run["delta"])
     bare = tightest_result(InstaHide(**{**fields, "labels": "none", "class_sizes": None}),
                            run["delta"])
-    lo = row.extra.get("epsilon_lower")
+    lo = row.lower
     interval = "" if lo is None else f"[{lo:.4g}, {row.epsilon:.4g}]"
     return f"{row.epsilon:.4g}", interval, row.method, f"{bare.epsilon:.4g}"
 

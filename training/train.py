@@ -19,21 +19,21 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from dpaccount import InstaHide, image_diameter
-from dpaccount.files import atomic_write_bytes
+from dpaccount.files import atomic_write_bytes, check_output_dir
 from dpaccount.step import StepAccountant
-from dpaccount.validate import check_delta
+from dpaccount.validate import check_computable
 
-from .augment import InstaHideAugment, canonical_labels
+from .augment import InstaHideAugment
+from .config import TrainConfig
 from .data import ImageData, load_dataset
 from .models import build_model
 from .samplers import torch_sampler
@@ -41,56 +41,6 @@ from dpaccount.errors import InputError
 
 __all__ = ["TrainConfig", "train", "accountant_of", "mechanism_of", "epsilon_report",
            "resolve_device"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """What to train. ``augment=False`` trains on the clean records (shuffled batches, no
-    mixing, no noise); ``noise=0`` is mixup without noise; ``k=1`` is noise without mixing."""
-
-    dataset: str = "digits"
-    data_dir: str | None = None
-    model: str = "cnn"
-    k: int = 4
-    noise: float = 0.1
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 2e-3
-    sampler: str = "subsets"
-    labels: str = "soft"
-    clip: bool = True
-    augment: bool = True
-    delta: float = 1e-5
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self):
-        if isinstance(self.k, bool) or int(self.k) != self.k or self.k < 1:
-            raise InputError(f"k must be a positive integer; got {self.k!r}")
-        if not (isinstance(self.noise, (int, float)) and math.isfinite(self.noise)
-                and self.noise >= 0):
-            raise InputError(f"noise must be a finite number >= 0; got {self.noise!r}")
-        for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                raise InputError(f"{name} must be a positive integer; got {v!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise InputError(f"lr must be a positive finite number; got {self.lr!r}")
-        if self.sampler not in ("subsets", "permutation"):
-            raise InputError(f"sampler must be 'subsets' or 'permutation'; got {self.sampler!r}")
-        object.__setattr__(self, "labels", canonical_labels(self.labels))
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise InputError(f"device must be 'auto', 'cpu' or 'cuda'; got {self.device!r}")
-        if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
-            raise InputError(f"seed must be a non-negative integer; got {self.seed!r}")
-        check_delta(self.delta)
-
-    @property
-    def effective(self) -> "TrainConfig":
-        """No augmentation is shuffled batches of single records without noise."""
-        if self.augment:
-            return self
-        return replace(self, k=1, noise=0.0, sampler="permutation")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -181,6 +131,24 @@ def _config_key(cfg: TrainConfig) -> str:
     return json.dumps(asdict(cfg), sort_keys=True)
 
 
+#: fields a resumed run may change: more epochs continue the run where it stopped
+_RESUMABLE = ("epochs",)
+
+
+def _config_differences(saved: dict, cfg: TrainConfig) -> list[str]:
+    """The fields (other than :data:`_RESUMABLE`) in which ``cfg`` differs from a checkpoint's
+    saved configuration, as ``"name (checkpoint X, now Y)"``."""
+    now = asdict(cfg)
+    out = []
+    for name in sorted(set(saved) | set(now)):
+        if name in _RESUMABLE:
+            continue
+        old, new = saved.get(name, "<missing>"), now.get(name, "<missing>")
+        if old != new:
+            out.append(f"{name} (checkpoint {old!r}, now {new!r})")
+    return out
+
+
 def _save_checkpoint(path: Path, cfg, model, opt, gen, state: _State) -> None:
     blob = {
         "config": _config_key(cfg),
@@ -203,9 +171,22 @@ def _load_checkpoint(path: Path, cfg, model, opt, gen, device) -> _State:
     except Exception as exc:  # torch raises several types for a damaged or unsafe file
         raise InputError(f"checkpoint {str(path)!r} cannot be loaded safely "
                          f"({type(exc).__name__}); delete it to start over") from None
-    if not isinstance(blob, dict) or blob.get("config") != _config_key(cfg):
-        raise InputError(f"checkpoint {str(path)!r} is from a different configuration; use "
+    try:
+        saved = json.loads(blob["config"]) if isinstance(blob, dict) else None
+    except (KeyError, TypeError, ValueError):
+        saved = None
+    if not isinstance(saved, dict):
+        raise InputError(f"checkpoint {str(path)!r} holds no readable configuration; use "
                          "another --checkpoint-dir or delete it")
+    diff = _config_differences(saved, cfg)
+    if diff:
+        raise InputError(f"checkpoint {str(path)!r} is from a different configuration: "
+                         f"{'; '.join(diff)}; use another --checkpoint-dir or delete it "
+                         "(only epochs may change, to continue the run)")
+    done = int(blob["epoch"])
+    if done > cfg.epochs:
+        raise InputError(f"checkpoint {str(path)!r} has {done} epochs done, more than epochs="
+                         f"{cfg.epochs}; ask for at least {done} epochs to resume it")
     model.load_state_dict(blob["model"])
     opt.load_state_dict(blob["optimizer"])
     gen.set_state(blob["generator"].cpu())
@@ -223,12 +204,17 @@ def train(cfg: TrainConfig, *, data: ImageData | None = None, checkpoint_dir=Non
     ``stop_after_epoch``: stop early (as an interruption would), for tests of resumption.
     ``return_model``: return ``(metrics, model)`` (for evaluations such as attack success)."""
     eff = cfg.effective
+    if checkpoint_dir is not None:
+        check_output_dir("checkpoint_dir", checkpoint_dir)
     device = resolve_device(cfg.device)
     data = (data if data is not None else load_dataset(cfg.dataset, cfg.data_dir, cfg.seed))
     data = data.to(device)
     n = int(data.x_train.shape[0])
     if eff.k > n:
         raise InputError(f"k must be at most the training set size; got k={eff.k}, N={n}")
+    planned = mechanism_of(cfg, data, releases=cfg.epochs * n)
+    if planned is not None:  # the epsilon of the whole run must be computable: checked now
+        check_computable(planned)
     torch.manual_seed(cfg.seed)  # model initialisation
     model = build_model(cfg.model, data.shape, data.num_classes).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)

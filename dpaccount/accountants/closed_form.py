@@ -105,6 +105,10 @@ class KOVAccountant(Accountant):
 
     def _epsilon(self, event, phases, delta):
         us, eps, count, same = self._unit(phases)
+        if not math.isfinite(eps * count):
+            return self.result(event, None, delta,
+                               note=f"{count} units of eps {eps:.4g}: the composition exceeds "
+                                    "the largest float (not representable; vacuous)")
         note = f"optimal composition of {_describe(us)}"
         if not same:
             note += f"; units differ, all bounded at the largest unit epsilon {eps:.4g}"
@@ -112,6 +116,9 @@ class KOVAccountant(Accountant):
 
     def _delta(self, event, phases, epsilon):
         us, eps, count, same = self._unit(phases)
+        if not math.isfinite(eps * count):
+            return self.delta_result(event, 1.0, epsilon,
+                                     note="the composition exceeds the largest float: vacuous")
         return self.delta_result(event, kov_delta(eps, count, epsilon), epsilon)
 
 
@@ -145,5 +152,5 @@ def release_rows(phase: InstaHide, delta: float) -> list[EpsilonResult]:
     else:
         rows.append(row("amplified", None,
                         f"not applicable: {stype.description} uses every record every epoch "
-                        "(no amplification by sampling)", "docs/theory.md Sec. 4"))
+                        "(no amplification by sampling)", "docs/theory.md Sec. 2"))
     return rows

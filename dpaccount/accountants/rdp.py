@@ -10,6 +10,7 @@ and the worst class size is taken per phase (a sum of maxima bounds the max of s
 
 from __future__ import annotations
 
+import functools
 import math
 
 from scipy.special import logsumexp
@@ -21,8 +22,10 @@ from .base import Accountant
 __all__ = ["RDPAccountant", "phase_rdp"]
 
 
+@functools.lru_cache(maxsize=8192)
 def phase_rdp(phase: InstaHide, alpha: int) -> float:
-    """RDP of order ``alpha`` of one phase: its releases times one release's."""
+    """RDP of order ``alpha`` of one phase: its releases times one release's. Kept: the same
+    phase is asked for many deltas (a certificate's grid, a calibration's re-check)."""
     stype = phase.sampler_type
     worst = 0.0
     for _, law in phase.inclusion_mixtures():
@@ -63,6 +66,10 @@ class RDPAccountant(Accountant):
 
     def _epsilon(self, event, phases, delta):
         eps, order = rdp_to_epsilon(self._curve(phases), delta)
+        if not math.isfinite(eps):
+            return self.result(event, None, delta,
+                               note="the Renyi divergence of the run exceeds the largest float "
+                                    "at every order (not representable; vacuous)")
         edge = order in (ORDERS[0], ORDERS[-1])
         note = f"Renyi DP at the best integer order {order}, improved conversion; " \
                f"{event.label_note}"

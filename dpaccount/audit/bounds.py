@@ -8,7 +8,7 @@ delta`` hold, so
     eps >= max(log((1 - delta - beta) / alpha), log((1 - delta - alpha) / beta))
 
 (Kairouz, Oh, Viswanath 2015, Thm 2.1; Jagielski, Ullman, Oprea 2020, "Auditing differentially
-private machine learning", Sec. 3; THEORY.md Sec. 6). The right-hand side decreases in both
+private machine learning", Sec. 3; docs/audit.md). The right-hand side decreases in both
 rates, so replacing ``alpha`` and ``beta`` by one-sided Clopper-Pearson *upper* bounds, each at
 level ``(1 - confidence) / 2`` (a union bound over the two), gives a lower bound on eps that
 holds with probability at least ``confidence`` over the trials.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from ..files import atomic_write_bytes
+from ..files import atomic_write_bytes, check_output_file
 from ..errors import InputError
 
 __all__ = ["plot_privacy_region", "plot_region", "plot_roc"]
@@ -36,10 +36,8 @@ def save_figure(fig, plt, path) -> Path:
 
 
 def png_path(path) -> Path:
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise InputError(f"plot must be a .png file; got {str(path)!r}")
-    return path
+    """``path`` as a .png file that can be written (:func:`~dpaccount.files.check_output_file`)."""
+    return check_output_file("plot", path, ".png")
 
 
 def plot_region(path, *, region: dict, eps_lower: float, eps_upper, delta: float, test,

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..files import atomic_write_bytes
+from ..files import atomic_write_bytes, check_output_dir
 from ..validate import check_count, check_delta
 from ..events import InstaHide, Labels
 from .bounds import ThresholdBound, error_counts, ceiling, certifying_sizes, \
@@ -259,6 +259,8 @@ def audit_mechanism(
     resumable results.
     """
     delta = check_delta(delta)
+    if store is not None:
+        check_output_dir("store", store)
     if mech.labels is Labels.SOFT:
         raise InputError("the audit simulates releases of records without a soft label; describe "
                          "the mechanism with labels='none' (or 'noised', with the label among the "

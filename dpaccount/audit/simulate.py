@@ -7,7 +7,7 @@ An audit needs three things: two neighbouring datasets ``D`` (with the audited r
 
 that runs the mechanism ``trials`` independent times on ``dataset`` (an ``(N, d)`` array) and
 returns the ``T`` releases of each run. :class:`InstaHideReleases` is the numpy reference
-implementation of DP-InstaHide (THEORY.md Sec. 1 and 4); an implementation under audit (the
+implementation of DP-InstaHide (docs/theory.md Sec. 1 and 2); an implementation under audit (the
 torch augmentation of ``training/``, or a user's own code) plugs in through the same signature.
 
 The reference implementation draws exactly what the sampler draws, vectorised over trials:

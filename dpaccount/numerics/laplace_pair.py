@@ -177,8 +177,10 @@ class LaplaceMixturePair:
         lo_m, hi_m = (lo_q, hi_q) if ref == "Q" else (lo_p, hi_p)
         values = np.concatenate([[sign * float(self.log_ratio(-e0))], mean, [sign * top]])
         log_masses = np.concatenate([[lo_m], log_mass, [hi_m]])
-        # quadrature masses: renormalise the continuous part to its analytic total 1 - atoms
-        log_cont = math.log(-math.expm1(float(np.logaddexp(lo_m, hi_m))))
+        # quadrature masses: renormalise the continuous part to its analytic total: the mass of
+        # 0 < z < s, (1 - e^{-eps0}) / 2 under both Lap(0, b) and Lap(s, b), so under either
+        # reference (computed directly: 1 - atoms cancels to 0 in doubles for tiny eps0)
+        log_cont = math.log(-math.expm1(-e0)) + math.log(0.5)
         log_masses[1:-1] += log_cont - logsumexp(log_masses[1:-1])
         return values, log_masses
 

@@ -352,9 +352,12 @@ class LossComposition:
         """(lower, upper) bounds on delta(eps), the max over both directions."""
         if not (eps >= 0 and math.isfinite(eps)):
             raise InputError(f"epsilon must be a finite number >= 0; got {eps!r}")
-        profs = self._profiles(tol)
-        up = max(p.delta_upper(eps) for p in profs)
-        lo = max(p.delta_lower(eps, max(up, 1e-300)) for p in profs)
+        self._profiles(tol)
+        # every composition made so far (each cut differently) bounds delta: take the best of
+        # them, so that delta at the epsilon this object returned meets that epsilon's delta
+        up = min(max(p.delta_upper(eps) for p in profs) for profs in self._cache.values())
+        lo = max(max(p.delta_lower(eps, max(up, 1e-300)) for p in profs)
+                 for profs in self._cache.values())
         return min(lo, up), up
 
     def loss_law(self, index: int = 0, *, tol: float = 1e-12):

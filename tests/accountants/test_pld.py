@@ -124,7 +124,7 @@ def test_bad_delta_refused(bad):
 
 # ---- the peer: Google's dp_accounting ------------------------------------------------------
 # Its PoissonSampledDpEvent(q, LaplaceDpEvent(b/s)) under add/remove has our dominating pair
-# (THEORY.md Sec. 3), so its pessimistic PLD is an upper bound and its optimistic PLD a lower
+# (docs/theory.md Sec. 3), so its pessimistic PLD is an upper bound and its optimistic PLD a lower
 # estimate of the same curve. The true value lies in both intervals: they must overlap.
 
 PEER_CASES = [

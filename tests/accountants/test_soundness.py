@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from dpaccount import InstaHide
-from dpaccount.numerics import closed_form
 from dpaccount.exact import ConcreteProfile
 from dpaccount.accountants import ACCOUNTANTS, PLDAccountant
 from dpaccount.accountants.pld import attained_laws

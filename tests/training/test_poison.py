@@ -53,6 +53,16 @@ def test_tiny_grid_attack_works_and_results_round_trip(tmp_path):
     assert again == json.loads(out.read_text()) == res
     assert out.stat().st_mtime_ns == before
     assert summarise(again) == summarise(res)
+    # a stored run whose privacy is stale (another number, another method's name: what runs
+    # saved before the accountant layer may hold) is brought up to date without training
+    key = next(iter(k for k in res if '"dp-instahide"' in k))
+    stale = json.loads(out.read_text())
+    fresh = dict(stale[key])
+    stale[key].update(epsilon=1.0, privacy_method="pld-or-kov")
+    out.write_text(json.dumps(stale))
+    third = run_grid(TINY, out, data=data, log=None)
+    assert third[key]["epsilon"] == fresh["epsilon"] and third[key]["privacy_recomputed"]
+    assert third[key]["privacy_method"] == fresh["privacy_method"]
 
 
 def _cell(attack, mech):
