@@ -476,16 +476,17 @@ def calibrate_noise(mech: InstaHide, epsilon: float, delta: float, *,
         if b >= b_max or not meets(b_max):
             raise InputError(f"calibration failed: no noise scale up to {b_max:.3g} meets "
                              f"target epsilon {target:g} at delta {delta:g} (larger ones give "
-                             f"eps0 below {MIN_EPS0:g} per release, beyond float precision); "
-                             f"raise the target epsilon or delta")
+                             f"eps0 below {CALIBRATION_MIN_EPS0:g} per release, where more noise "
+                             f"buys nothing a float shows); raise the target epsilon or delta")
         lo, hi = b, None
         while hi is None:
             nxt = min(lo * 2, b_max)
             if nxt <= lo or n_eval > max_evals:
                 raise InputError(f"calibration failed: no noise scale up to {lo:.3g} meets "
                                  f"target epsilon {target:g} at delta {delta:g} (larger ones "
-                                 f"give eps0 below {MIN_EPS0:g} per release, beyond float "
-                                 f"precision); raise the target epsilon or delta")
+                                 f"give eps0 below {CALIBRATION_MIN_EPS0:g} per release, where "
+                                 f"more noise buys nothing a float shows); raise the target "
+                                 f"epsilon or delta")
             if meets(nxt):
                 hi = nxt
             else:
