@@ -569,27 +569,6 @@ def test_calibrate_k_is_the_smallest_k_whose_tightest_bound_meets_the_target():
             assert tightest(dataclasses.replace(m, k=k), 1e-5).epsilon > target, k
 
 
-@pytest.mark.parametrize("k,n,noise,releases,labels,sizes,delta", [
-    (2, 4, 1.0, 10, "none", None, 1e-2),
-    (4, 100, 0.5, 1000, "noised", None, 1e-5),
-    (8, 1000, 4.0, 10**5, "soft", (500, 500), 1e-8),
-    (1, 2, 100.0, 10**9, "none", None, 1e-5),
-    (64, 1797, 1.0, 17970, "soft", None, 1e-5),
-])
-def test_release_test_lower_bound_is_below_every_upper_bound(k, n, noise, releases, labels,
-                                                             sizes, delta):
-    from dpaccount.calibration import release_test_lower_bound
-    from dpaccount.selection import tightest
-
-    m = InstaHide(k=k, noise=noise, n=n, diameter=64.0, releases=releases, labels=labels,
-                  class_sizes=sizes)
-    lb = release_test_lower_bound(m, delta)
-    r = tightest(m, delta)
-    assert 0 <= lb <= r.epsilon
-    if r.method == "pld":  # near the truth: useful, it lets the search skip a k
-        assert lb > 0.3 * r.epsilon
-
-
 # ------------------------------------------------------------------ 9. start-up
 
 START = r"""
