@@ -242,28 +242,65 @@ class ConcreteProfile:
     def __init__(self, data, data_prime, k: int, b: float, releases: int, labels=None, *,
                  points: int = 1 << 20, tol: float = 1e-9, rel_tol: float = 3e-5,
                  resolution: int = 2048):
-        if isinstance(releases, bool) or int(releases) != releases or not (1 <= releases <= 64):
-            raise InputError(f"releases must be an integer in 1..64; got {releases!r}")
-        self.releases = int(releases)
+        self._build(data, data_prime, [(k, b, releases)], labels, points, tol, rel_tol,
+                    resolution)
+
+    @classmethod
+    def composed(cls, data, data_prime, phases, labels=None, *, points: int = 1 << 20,
+                 tol: float = 1e-9, rel_tol: float = 3e-5, resolution: int = 2048):
+        """Phases run one after the other on the same pair: ``phases`` is ``[(k, b, releases),
+        ...]`` (64 releases in all at most); the loss of the run is the sum of every release's,
+        each phase's law composed its number of times and the phases convolved, on one grid."""
+        obj = cls.__new__(cls)
+        obj._build(data, data_prime, list(phases), labels, points, tol, rel_tol, resolution)
+        return obj
+
+    def _build(self, data, data_prime, phases, labels, points, tol, rel_tol, resolution):
+        if not phases:
+            raise InputError("phases must hold at least one (k, b, releases)")
+        counts = []
+        for _, _, releases in phases:
+            if isinstance(releases, bool) or int(releases) != releases or releases < 1:
+                raise InputError(f"releases must be a positive integer; got {releases!r}")
+            counts.append(int(releases))
+        if sum(counts) > 64:
+            raise InputError(f"releases must be an integer in 1..64 in all; got {sum(counts)}")
+        self.releases = sum(counts)
         self.tol, self.rel_tol = tol, rel_tol
+        # per direction, per phase: the one-release law under the first distribution
         self._dirs = []
         for a, c in ((data, data_prime), (data_prime, data)):
-            v, qm = release_loss_law(a, c, k, b, labels, resolution)
-            pm = qm * np.exp(v)  # the law under the first distribution
-            keep = pm > 0
-            self._dirs.append((v[keep], pm[keep]))
-        span = max(float(v.max() - v.min()) for v, _ in self._dirs)
-        self.h = max(span * self.releases / points, 1e-12)
-        self._laws = [self._compose(v, pm, rnd) for v, pm in self._dirs
+            per_phase = []
+            for (k, b, _), t in zip(phases, counts):
+                v, qm = release_loss_law(a, c, k, b, labels, resolution)
+                pm = qm * np.exp(v)  # the law under the first distribution
+                keep = pm > 0
+                per_phase.append((v[keep], pm[keep], t))
+            self._dirs.append(per_phase)
+        span = max(sum(float(v.max() - v.min()) * t for v, _, t in per_phase)
+                   for per_phase in self._dirs)
+        self.h = max(span / points, 1e-12)
+        self._laws = [self._compose_phases(per_phase, rnd) for per_phase in self._dirs
                       for rnd in (np.floor, np.ceil)]
 
-    def _compose(self, v, pm, rnd):
+    def _compose_phases(self, per_phase, rnd):
         from scipy.signal import fftconvolve
 
+        total, offset = None, 0.0
+        for v, pm, t in per_phase:
+            losses, out = self._compose(v, pm, rnd, t)
+            offset += float(losses[0])
+            total = out if total is None else np.maximum(fftconvolve(total, out), 0.0)
+        return offset + np.arange(total.size) * self.h, total
+
+    def _compose(self, v, pm, rnd, releases=None):
+        from scipy.signal import fftconvolve
+
+        releases = self.releases if releases is None else releases
         lo = float(v.min())
         i = rnd((v - lo) / self.h).astype(np.int64)
         one = np.bincount(i, weights=pm)
-        out, base, t = None, one, self.releases
+        out, base, t = None, one, releases
         while True:
             if t & 1:
                 out = base if out is None else np.maximum(fftconvolve(out, base), 0.0)
@@ -271,7 +308,7 @@ class ConcreteProfile:
             if not t:
                 break
             base = np.maximum(fftconvolve(base, base), 0.0)
-        losses = self.releases * lo + np.arange(out.size) * self.h
+        losses = releases * lo + np.arange(out.size) * self.h
         return losses, out
 
     def delta_bounds(self, eps: float) -> tuple[float, float]:

@@ -175,3 +175,44 @@ def test_extreme_valid_floats_give_a_number_or_a_reason_never_a_traceback(noise,
         assert row.epsilon is None or (row.epsilon >= 0 and math.isfinite(row.epsilon))
         assert row.epsilon is not None or row.note
         assert row.lower is None or row.lower <= row.epsilon
+
+
+# concrete pairs under runs whose noise or k changes part-way (not used while the multi-phase
+# lattice was developed); the truth is the exact profile of the same phases on the same pair
+COMPOSED = [
+    # (data, data_prime, [(k, b, releases), ...], labels)
+    ([1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [(2, 0.5, 3), (2, 1.5, 6)], None),
+    ([1.0, 0.5, 0.5, 0.5], [0.0, 0.5, 0.5, 0.5], [(2, 0.3, 4), (3, 0.6, 4), (2, 1.0, 2)], None),
+    ([1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [(1, 2.0, 5), (2, 0.4, 3)], [0, 1, 1]),
+]
+
+
+@pytest.mark.parametrize("case", COMPOSED, ids=range(len(COMPOSED)))
+def test_compositions_never_below_the_exact_profile(acc, case):
+    data, data_prime, phases, labels = case
+    n = len(data)
+    kw = dict(labels="none") if labels is None else dict(
+        labels="soft", class_sizes=[int(c) for c in np.bincount(labels) if c > 0])
+    event = compose(*(InstaHide(k=k, noise=b, n=n, diameter=1.0, releases=t, **kw)
+                      for k, b, t in phases))
+    if acc.supports(event) is not None:
+        pytest.skip(acc.supports(event))
+    truth = ConcreteProfile.composed(np.array(data)[:, None], np.array(data_prime)[:, None],
+                                     phases, labels=labels)
+    top = acc.epsilon(event, 1e-6).epsilon
+    for eps in np.linspace(0.0, max(top, 1e-3), 12):
+        true_lo, _ = truth.delta_bounds(float(eps))
+        assert acc.delta(event, float(eps)).delta >= true_lo - 1e-12, eps
+    for delta in (1e-1, 1e-3, 1e-5):
+        true_lo, _ = truth.delta_bounds(acc.epsilon(event, delta).epsilon)
+        assert true_lo <= delta * (1 + 1e-9) + 1e-12, delta
+
+
+def test_composed_exact_profile_of_one_phase_is_the_plain_one():
+    # the phases' exact profile reduces to the single-run one (same grid, same rounding)
+    d, dp = np.array([[1.0], [0.0], [0.0]]), np.zeros((3, 1))
+    one = ConcreteProfile(d, dp, 2, 0.5, 6)
+    split = ConcreteProfile.composed(d, dp, [(2, 0.5, 2), (2, 0.5, 4)])
+    for eps in (0.0, 0.5, 1.5):
+        a, b = one.delta_bounds(eps), split.delta_bounds(eps)
+        assert b[0] <= a[1] + 1e-9 and a[0] <= b[1] + 1e-9
