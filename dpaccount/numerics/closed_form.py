@@ -190,6 +190,10 @@ def advanced_composition_units(units: Sequence[tuple[float, int]], delta: float
     return total if math.isfinite(total) else None
 
 
+#: KOV windows larger than this are summed in blocks (an upper bound within 1%; exact below)
+_KOV_EXACT_POINTS = 1 << 20
+
+
 @dataclass(frozen=True)
 class _KOVProfile:
     """The privacy profile of T-fold composition of randomized response with parameter eps.
@@ -233,6 +237,23 @@ class _KOVProfile:
         t = float(self.releases)
         return gammaln(t + 1.0) - gammaln(i + 1.0) - gammaln(t - i + 1.0) + (t - i) * lp + i * lr
 
+    def _blocked_terms(self, lo, hi, mode, eps, t, eps_prime, loss_err):
+        """Upper bounds on the window's terms in blocks (for windows of more than
+        :data:`_KOV_EXACT_POINTS` points, T beyond ~1e10): a block's sum is at most its length
+        times its largest weight (the pmf is unimodal: the weight nearest the mode) times
+        ``1 - e^{-x}`` at its first index (x decreases in i). Over a block the weight changes by
+        a factor of at most e^{B * 20 / sd}, under 1% with 2^18 blocks over 40 sd, so this
+        overestimates delta by under 1% and costs 2^18 evaluations instead of ~40 sd."""
+        n_blocks = _KOV_EXACT_POINTS // 4
+        size = -(-(hi - lo + 1) // n_blocks)
+        starts = np.arange(lo, hi + 1, size, dtype=float)
+        ends = np.minimum(starts + size - 1, hi)
+        peak = np.clip(float(mode), starts, ends)  # the weight nearest the mode in each block
+        x = eps * (t - 2.0 * starts) - eps_prime + loss_err
+        keep = x > 0
+        return (self._log_pmf(peak[keep]) + np.log(ends[keep] - starts[keep] + 1.0)
+                + np.log(-np.expm1(-x[keep])))
+
     def log_delta_upper(self, eps_prime: float) -> float:
         """Upper bound on ``log delta(eps')`` (``-inf`` where delta is exactly 0)."""
         eps, t = self.eps, self.releases
@@ -245,11 +266,15 @@ class _KOVProfile:
             return -math.inf
         hi = min(i_top, mode + width)
         lo = max(0, min(mode, hi) - width)
-        i = np.arange(lo, hi + 1, dtype=float)
-        logw = self._log_pmf(i)
-        x = eps * (t - 2.0 * i) - eps_prime + loss_err  # upper bound on the loss margin
-        keep = x > 0
-        parts = [logw[keep] + np.log(-np.expm1(-x[keep]))]
+        if hi - lo + 1 > _KOV_EXACT_POINTS:
+            parts = [self._blocked_terms(lo, hi, mode, eps, t, eps_prime, loss_err)]
+            logw = self._log_pmf(np.array([float(lo), float(hi)]))
+        else:
+            i = np.arange(lo, hi + 1, dtype=float)
+            logw = self._log_pmf(i)
+            x = eps * (t - 2.0 * i) - eps_prime + loss_err  # upper bound on the loss margin
+            keep = x > 0
+            parts = [logw[keep] + np.log(-np.expm1(-x[keep]))]
         if hi < i_top:
             # upper tail i > hi: w_{i+1}/w_i = (T-i)/(i+1) * r/(1-r), decreasing in i
             log_rho = math.log(t - hi) - math.log(hi + 1.0) + lr - lp

@@ -283,3 +283,17 @@ def test_add_remove_subsets_uses_q_at_n():
     ta, ts = closed_rows(a, 1e-5), closed_rows(s, 1e-5)
     assert [r.epsilon for r in ta] == [r.epsilon for r in ts]
     assert all(r.relation == "add_remove" for r in ta)
+
+
+@pytest.mark.parametrize("eps,T", [(0.01, 10**6), (0.5, 10**6), (1e-3, 10**7)])
+def test_kov_in_blocks_is_an_upper_bound_within_one_percent(monkeypatch, eps, T):
+    # windows beyond _KOV_EXACT_POINTS (T ~ 1e10 and more) are summed in blocks; forced here at
+    # a size where the exact sum is cheap, against which the blocked sum must be above, and close
+    exact = [cf.kov_delta(eps, T, e) for e in (0.0, 0.5, 1.0)]
+    e_exact = cf.kov_epsilon(eps, T, 1e-5)
+    monkeypatch.setattr(cf, "_KOV_EXACT_POINTS", 4096)
+    blocked = [cf.kov_delta(eps, T, e) for e in (0.0, 0.5, 1.0)]
+    for a, b in zip(exact, blocked):
+        assert a <= b <= a * 1.01 + 1e-300
+    e_blocked = cf.kov_epsilon(eps, T, 1e-5)
+    assert e_exact <= e_blocked <= e_exact * 1.01
