@@ -860,6 +860,11 @@ def cmd_audit(args) -> int:
         return _audit_model(args)
     from .audit.run import audit_mechanism
 
+    pair = None
+    if args.pair is not None:
+        pair = _load_pair(args.pair, args.relation)
+        if args.n is None:  # N is the pair's, not the embedded default's
+            args.n = pair.d.shape[0]
     mech, delta, used, domain = mechanism_from_args(args, AUDIT_DEFAULTS)
     if mech.labels is not Labels.NONE:
         raise InputError(f"audit mechanism simulates unlabelled records (the image release); "
@@ -870,7 +875,6 @@ def cmd_audit(args) -> int:
     if args.pair is None and mech.n > AUDIT_MAX_RECORDS:
         raise InputError(f"audit mechanism simulates the n records of its worst-case datasets: "
                          f"n must be at most {AUDIT_MAX_RECORDS:.0e}; got n={fmt_count(mech.n)}")
-    pair = _load_pair(args.pair, mech.relation) if args.pair is not None else None
     dim = pair.d.shape[1] if pair is not None else 1
     work = 2 * args.trials * mech.releases * dim
     if work > AUDIT_MAX_VALUES:

@@ -27,7 +27,7 @@ from ..validate import check_count, check_delta
 from ..events import InstaHide, Labels
 from .bounds import ThresholdBound, error_counts, ceiling, certifying_sizes, \
     check_confidence, epsilon_lower_bound, select_and_bound
-from .simulate import InstaHideReleases, NeighbourPair, worst_case_pair
+from .simulate import InstaHideReleases, NeighbourPair, check_pair_against, worst_case_pair
 from .statistics import ExactLLR, Projection
 from ..errors import InputError
 
@@ -276,6 +276,7 @@ def audit_mechanism(
     if pair.relation is not mech.relation:
         raise InputError(f"pair relation {pair.relation.value!r} differs from the mechanism's "
                          f"{mech.relation.value!r}")
+    check_pair_against(pair, mech)
     faithful = InstaHideReleases.from_mechanism(mech)
     if release_fn is None:
         release_fn = faithful

@@ -162,6 +162,49 @@ def worst_case_pair(mech: InstaHide) -> NeighbourPair:
                                      f"{n - 1} at 0, 1-D")
 
 
+def check_pair_against(pair: "NeighbourPair", mech: InstaHide) -> None:
+    """Refuse, in one line, a pair the mechanism's bound does not describe: the dataset holding
+    the record must have the mechanism's N records, and the change must fit the mechanism's
+    domain (the shift its accountants assume): substitution, ``||x - x'||_1 <= diameter``;
+    add/remove with fixed-size subsets (the coupling swaps the record for another one), every
+    ``||x - y||_1 <= diameter``; Poisson add/remove, ``||x||_1 <= norm``. Auditing a pair outside
+    the bound "finds" a violation of a correct mechanism; within it, never."""
+    n_d = pair.d.shape[0]
+    if n_d != mech.n:
+        raise InputError(f"the pair's d holds {n_d} records but the mechanism says n={mech.n}; "
+                         f"give n={n_d} (--n {n_d}) or a pair of {mech.n} records")
+    slack = 1e-9 * max(mech.shift, 1e-300)
+    if pair.relation is Relation.SUBSTITUTION:
+        change, what = pair.l1_distance, "the changed record moves by L1"
+    else:
+        x = _removed_record(pair)
+        if mech.sampler_type.uses_norm:
+            change, what = float(np.abs(x).sum()), "the added record has L1 norm"
+        else:
+            others = pair.d_prime
+            change = float(np.abs(others - x).sum(axis=1).max()) if others.size else 0.0
+            what = "the added record is at L1 distance up to"
+    if change > mech.shift + slack:
+        name = "norm" if mech.sampler_type.uses_norm else "diameter"
+        raise InputError(f"{what} {change:g} but the mechanism's {name} is {mech.shift:g}: its "
+                         f"bound does not cover this pair; give {name}={change:g} (--{name} "
+                         f"{change:g}) or a pair within the domain")
+
+
+def _removed_record(pair: "NeighbourPair") -> np.ndarray:
+    """The record of ``d`` that ``d_prime`` lacks (add/remove)."""
+    values, counts = np.unique(pair.d, axis=0, return_counts=True)
+    if pair.d_prime.size:
+        vp, cp = np.unique(pair.d_prime, axis=0, return_counts=True)
+        lookup = {tuple(v): c for v, c in zip(vp, cp)}
+    else:
+        lookup = {}
+    for v, c in zip(values, counts):
+        if c > lookup.get(tuple(v), 0):
+            return v
+    raise InputError("add/remove neighbours: d_prime must be d with one record removed")
+
+
 def distinct_records(dataset: np.ndarray):
     """Distinct records and their multiplicities, rarest first (so that the most common record,
     whose count is what is left over, comes last and costs no draw)."""

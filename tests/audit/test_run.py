@@ -281,3 +281,44 @@ def test_cli_audit_progress_bar_goes_to_stderr(tmp_path):
     assert "trial" in p.stderr  # tqdm's bar, unit "trial"
     json.loads(p.stdout)  # stdout stays pure JSON
     assert (tmp_path / "s" / "result.json").exists()
+
+
+def test_a_pair_outside_the_mechanisms_domain_or_size_is_refused(tmp_path):
+    # auditing a pair the bound does not describe would flag a correct mechanism: a change of
+    # L1 2 against a diameter of 1, or 5 records against n = 4, is refused by name
+    from dpaccount.audit import NeighbourPair
+
+    mech = InstaHide(labels="none", k=2, noise=1.0, n=4, diameter=1.0, releases=2)
+    far = NeighbourPair(np.array([[2.0], [0], [0], [0]]), np.zeros((4, 1)), "substitution")
+    with pytest.raises(ValueError, match="diameter is 1"):
+        audit_mechanism(mech, delta=1e-2, trials=100, pair=far)
+    big = NeighbourPair(np.array([[1.0], [0], [0], [0], [0]]), np.zeros((5, 1)), "substitution")
+    with pytest.raises(ValueError, match="n=4"):
+        audit_mechanism(mech, delta=1e-2, trials=100, pair=big)
+    # within the domain (the change exactly the diameter, in two coordinates): accepted
+    inside = NeighbourPair(np.array([[0.5, 0.5], [0, 0], [0, 0], [0, 0]]), np.zeros((4, 2)),
+                           "substitution")
+    assert audit_mechanism(mech, delta=1e-2, trials=200, pair=inside).epsilon_lower_bound >= 0
+    # add/remove: Poisson by the added record's norm; fixed-size subsets by its distance to
+    # every other record (the coupling swaps it for one of them)
+    poi = InstaHide(labels="none", k=2, noise=1.0, n=4, diameter=1.0, releases=2,
+                    sampler="poisson", relation="add_remove", norm=1.0)
+    heavy = NeighbourPair(np.array([[1.5], [0], [0], [0]]), np.zeros((3, 1)), "add_remove")
+    with pytest.raises(ValueError, match="norm is 1"):
+        audit_mechanism(poi, delta=1e-2, trials=100, pair=heavy)
+    sub_ar = InstaHide(labels="none", k=2, noise=1.0, n=4, diameter=1.0, releases=2,
+                       relation="add_remove")
+    spread = NeighbourPair(np.array([[1.0], [0.5], [-0.5], [0]]),
+                           np.array([[0.5], [-0.5], [0]]), "add_remove")
+    with pytest.raises(ValueError, match="distance up to 1.5"):
+        audit_mechanism(sub_ar, delta=1e-2, trials=100, pair=spread)
+    # the CLI: one line, before any simulation; without --n, N is the pair's
+    path = tmp_path / "far.npz"
+    np.savez(path, d=far.d, d_prime=far.d_prime)
+    assert_usage_error(run_cli("audit", "mechanism", "--pair", path, "--diameter", "1",
+                               "--k", "2", "--releases", "2", "--trials", "100"), "diameter")
+    five = tmp_path / "five.npz"
+    np.savez(five, d=np.array([[4.0], [0], [0], [0], [0]]), d_prime=np.zeros((5, 1)))
+    out = run_cli("audit", "mechanism", "--pair", five, "--trials", "1000", "--json",
+                  check=True)
+    assert json.loads(out.stdout)["mechanism"]["n"] == 5
