@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -32,10 +33,48 @@ from .statistics import ExactLLR, Projection
 from ..errors import InputError
 
 __all__ = ["MechanismAudit", "audit_mechanism", "privacy_region", "accountant_region",
-           "accountant_upper", "accountant_tradeoff", "expected_audit_bound", "BLOCK_VALUES"]
+           "accountant_upper", "accountant_tradeoff", "expected_audit_bound", "BLOCK_VALUES",
+           "available_memory", "audit_memory", "check_memory"]
 
 #: values (trials x T x d) simulated per block: 4 MiB of float64, whatever T and d are
 BLOCK_VALUES = 1 << 19
+
+#: bytes per trial and side that an audit holds at its peak: the scores (float64), their
+#: concatenation from blocks, and the copies the threshold selection sorts (4 x 8 bytes)
+BYTES_PER_SCORE = 32
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process now (Linux ``MemAvailable``), or None where
+    the system does not say."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def audit_memory(trials: int, values_per_trial: int) -> int:
+    """Peak bytes of an audit: both sides' scores with their copies, and one block of releases
+    (simulated values, their noise and the statistic's work: about 4 float64 arrays of it)."""
+    block = max(1, min(trials, BLOCK_VALUES // max(values_per_trial, 1))) * values_per_trial
+    return 2 * trials * BYTES_PER_SCORE + 4 * 8 * block
+
+
+def check_memory(trials: int, values_per_trial: int, available: int | None = None) -> None:
+    """Refuse, before any simulation, an audit whose peak memory exceeds what is available."""
+    need = audit_memory(trials, values_per_trial)
+    have = available_memory() if available is None else available
+    if have is not None and need > have:
+        raise InputError(f"trials={trials} needs about {need / 2**30:.3g} GiB of memory at its "
+                         f"peak (scores of both sides, a block of releases); about "
+                         f"{have / 2**30:.3g} GiB is available: lower trials")
 
 
 @dataclass(frozen=True)
@@ -269,6 +308,7 @@ def audit_mechanism(
     trials = check_count("trials", trials)
     if trials < 2:
         raise InputError(f"trials must be at least 2 per side; got {trials}")
+    check_memory(trials, mech.releases * (1 if pair is None else pair.d.shape[1]))
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be a non-negative integer; got {seed!r}")
     seed = int(seed)

@@ -322,3 +322,23 @@ def test_a_pair_outside_the_mechanisms_domain_or_size_is_refused(tmp_path):
     out = run_cli("audit", "mechanism", "--pair", five, "--trials", "1000", "--json",
                   check=True)
     assert json.loads(out.stdout)["mechanism"]["n"] == 5
+
+
+def test_an_audit_that_cannot_fit_in_memory_is_refused_before_simulating(monkeypatch):
+    # memory is counted in bytes (the scores of both sides and their copies, one block of
+    # releases), not in values: 5e9 trials of one release need ~300 GiB
+    import dpaccount.audit.run as R
+
+    assert R.audit_memory(5 * 10**9, 1) == 2 * 5 * 10**9 * 32 + 4 * 8 * R.BLOCK_VALUES
+    with pytest.raises(ValueError, match="GiB"):
+        R.check_memory(10**6, 10, available=10**6)
+    R.check_memory(10**6, 10, available=10**9)  # fits: no error
+    mech = InstaHide(labels="none", k=2, noise=1.0, n=4, diameter=4.0, releases=1)
+    monkeypatch.setattr(R, "available_memory", lambda: 10**5)
+
+    def boom(*a, **k):
+        raise AssertionError("simulated although refused")
+
+    with pytest.raises(ValueError, match="trials=100000 needs"):
+        audit_mechanism(mech, delta=1e-2, trials=100_000, release_fn=boom)
+    assert_usage_error(run_cli("audit", "mechanism", "--trials", "1e5"), "trials=100000")
