@@ -34,7 +34,8 @@ from ..errors import InputError
 
 __all__ = ["MechanismAudit", "audit_mechanism", "privacy_region", "accountant_region",
            "accountant_upper", "accountant_tradeoff", "expected_audit_bound", "BLOCK_VALUES",
-           "available_memory", "audit_memory", "check_memory"]
+           "available_memory", "audit_memory", "check_memory", "trials_for_conclusive",
+           "CONCLUSIVE_FRACTION"]
 
 #: values (trials x T x d) simulated per block: 4 MiB of float64, whatever T and d are
 BLOCK_VALUES = 1 << 19
@@ -97,6 +98,22 @@ class MechanismAudit:
     seed: int
     expected: float | None = None
     region: dict = field(default_factory=dict)
+    #: trials per side at which the audit would become conclusive (None: it already is, or no
+    #: number of trials up to 1e12 makes it so)
+    trials_for_conclusive: int | None = None
+
+    @property
+    def verdict(self) -> str:
+        """``violation`` (the lower bound exceeds the accountant's upper bound), ``consistent``,
+        or ``inconclusive``: with these trials even an ideal audit (the ceiling, and where
+        known the expected exact-LLR audit of the worst case) stays below
+        :data:`CONCLUSIVE_FRACTION` of the upper bound, so a violation by the inverse of that
+        factor could not be shown either."""
+        if self.exceeds_upper_bound:
+            return "violation"
+        if not _reaches(self.ceiling, self.expected, self.epsilon_upper_bound):
+            return "inconclusive"
+        return "consistent"
 
     @property
     def ratio(self) -> float:
@@ -123,6 +140,8 @@ class MechanismAudit:
             "expected_ideal_audit": self.expected,
             "ratio": self.ratio,
             "exceeds_upper_bound": self.exceeds_upper_bound,
+            "verdict": self.verdict,
+            "trials_for_conclusive": self.trials_for_conclusive,
             "delta": self.delta,
             "confidence": self.confidence,
             "trials_per_side": self.trials,
@@ -140,6 +159,12 @@ class MechanismAudit:
     def summary(self) -> str:
         flag = ("  ** EXCEEDS THE UPPER BOUND: the implementation or the accountant is wrong **"
                 if self.exceeds_upper_bound else "")
+        verdict = f"verdict: {self.verdict}"
+        if self.verdict == "inconclusive":
+            verdict += (f" (with {self.trials} trials per side no audit is expected to reach "
+                        f"{CONCLUSIVE_FRACTION:g} of the upper bound; "
+                        + (f"about {self.trials_for_conclusive:.3g} trials per side would)"
+                           if self.trials_for_conclusive else "no number up to 1e12 would)"))
         t = self.test
         return "\n".join([
             f"audited epsilon >= {self.epsilon_lower_bound:.4f} (lower bound, "
@@ -156,6 +181,7 @@ class MechanismAudit:
             f"{t.selection}{'' if t.candidates == 1 else f' over {t.candidates}'}); relation "
             f"{self.mechanism.relation.value}, sampler {self.mechanism.sampler.value}, T "
             f"{self.mechanism.releases}",
+            verdict,
         ])
 
 
@@ -384,16 +410,64 @@ def audit_mechanism(
                                                                              spawn_key=(2,))))
     upper, acc_name = accountant_upper(mech, delta)
     n_cert = certifying_sizes(trials, selection, select_fraction)
+    expected = expected_audit_bound(mech, n_cert, delta, confidence)
     result = MechanismAudit(
         epsilon_lower_bound=test.epsilon_lower_bound, epsilon_upper_bound=upper,
         ceiling=ceiling(n_cert, n_cert, delta, confidence), delta=delta, confidence=confidence,
         trials=trials, test=test, statistic=stat_name, implementation=implementation,
         accountant=acc_name, mechanism=mech, pair=pair, seed=seed,
-        expected=expected_audit_bound(mech, n_cert, delta, confidence),
-        region=privacy_region(pos, neg))
+        expected=expected,
+        region=privacy_region(pos, neg),
+        trials_for_conclusive=None if _reaches(
+            ceiling(n_cert, n_cert, delta, confidence), expected, upper) else
+        trials_for_conclusive(mech, upper, trials, delta, confidence, selection,
+                              select_fraction))
     if st is not None:
         st.save_result(result.to_dict())
     return result
+
+
+#: an audit is conclusive when an ideal audit with its trials can reach this fraction of the
+#: accountant's upper bound (so a violation by the inverse factor would be shown)
+CONCLUSIVE_FRACTION = 0.5
+
+
+def _reaches(ceiling_: float, expected: float | None, upper: float) -> bool:
+    best = ceiling_ if expected is None else min(ceiling_, expected)
+    return best >= CONCLUSIVE_FRACTION * upper
+
+
+def trials_for_conclusive(mech: InstaHide, upper: float, trials: int, delta: float,
+                          confidence: float, selection: str = "split",
+                          select_fraction: float = 0.5) -> int | None:
+    """The trials per side (``trials`` times a power of 8, up to 8^6 times and 1e12) at which
+    an ideal audit would reach :data:`CONCLUSIVE_FRACTION` of ``upper``; None when ``trials``
+    already does, or when none of those does (the expected audit levels off below it: the
+    accountant's dominating pair is then more than twice the worst concrete pair's epsilon)."""
+    def best(t: int) -> float:
+        n = certifying_sizes(t, selection, select_fraction)
+        cap = ceiling(n, n, delta, confidence)
+        if cap < CONCLUSIVE_FRACTION * upper:  # the cheap bound already says no
+            return cap
+        exp = expected_audit_bound(mech, n, delta, confidence)
+        return cap if exp is None else min(cap, exp)
+
+    target = CONCLUSIVE_FRACTION * upper
+    last = best(trials)
+    if last >= target:
+        return None
+    t = trials
+    for _ in range(6):
+        t *= 8
+        if t > 10**12:
+            return None
+        now = best(t)
+        if now >= target:
+            return t
+        if now <= last * 1.01:  # levelled off: more trials will not get there
+            return None
+        last = now
+    return None
 
 
 def accountant_tradeoff(mech: InstaHide, points: int = 400, grid: int = 80) -> dict | None:
