@@ -78,29 +78,25 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
     out = []
 
     # 1. group privacy from the per-record guarantee
-    best = None
-    for d in deltas:
+    def group_privacy(d):
         eps = tightest(mech, d).epsilon
-        log_term = p * eps + log_c
         extra = p * math.exp(min((p - 1) * eps, 700.0)) * d
-        b = _bound(log_term, extra)
-        if best is None or b < best[0]:
-            best = (b, eps, d)
-    b, eps, d = best
+        return _bound(p * eps + log_c, extra), eps, d
+
+    b, eps, d = min((group_privacy(d) for d in deltas), key=lambda r: r[0])
     out.append(Certificate("group_privacy", b, eps, d,
                            f"e^(p eps) P_clean + p e^((p-1) eps) delta, p={p}, eps the tightest "
-                           f"sound bound at the best delta on a grid; {mech.label_note}{_covers(mech)}"))
+                           f"sound bound at the best delta on a grid; {mech.label_note}"
+                           f"{_covers(mech)}"))
 
     # 2. direct accounting of the group (the sampler says how a group enters a release)
     unit = mech.sampler_type.group_unit(mech, p)
     step, count, how = unit.eps, unit.count, unit.description
-    best = None
-    for d in deltas:
+    def direct_group(d):
         eg = closed_form.kov_epsilon(step, count, d)
-        bnd = _bound(eg + log_c, d)
-        if best is None or bnd < best[0]:
-            best = (bnd, eg, d)
-    b, eg, d = best
+        return _bound(eg + log_c, d), eg, d
+
+    b, eg, d = min((direct_group(d) for d in deltas), key=lambda r: r[0])
     out.append(Certificate("direct_group", b, eg, d,
                            f"e^(eps_group) P_clean + delta; {how}; KOV over {count} steps"
                            f"{_covers(mech)}"))

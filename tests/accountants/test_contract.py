@@ -142,12 +142,16 @@ def test_never_below_the_exact_profile_of_concrete_datasets(acc, case):
         pytest.skip(acc.supports(event))
     truth = ConcreteProfile(np.array(data)[:, None], np.array(data_prime)[:, None], k, b,
                             releases, labels=labels)
-    # the profile: at every eps where the true delta is material, the bound is above it
+    _assert_above_truth(acc, event, truth)
+
+
+def _assert_above_truth(acc, event, truth):
+    """The accountant's profile is above the true one at every eps where the true delta is
+    material, and the true delta at each printed epsilon is at most its target."""
     top = acc.epsilon(event, 1e-6).epsilon
     for eps in np.linspace(0.0, max(top, 1e-3), 12):
         true_lo, _ = truth.delta_bounds(float(eps))
         assert acc.delta(event, float(eps)).delta >= true_lo - 1e-12, eps
-    # and the printed epsilons: the true delta at them is at most the target
     for delta in (1e-1, 1e-3, 1e-5):
         true_lo, _ = truth.delta_bounds(acc.epsilon(event, delta).epsilon)
         assert true_lo <= delta * (1 + 1e-9) + 1e-12, delta
@@ -197,13 +201,7 @@ def test_compositions_never_below_the_exact_profile(acc, case):
         pytest.skip(acc.supports(event))
     truth = ConcreteProfile.composed(np.array(data)[:, None], np.array(data_prime)[:, None],
                                      phases, labels=labels)
-    top = acc.epsilon(event, 1e-6).epsilon
-    for eps in np.linspace(0.0, max(top, 1e-3), 12):
-        true_lo, _ = truth.delta_bounds(float(eps))
-        assert acc.delta(event, float(eps)).delta >= true_lo - 1e-12, eps
-    for delta in (1e-1, 1e-3, 1e-5):
-        true_lo, _ = truth.delta_bounds(acc.epsilon(event, delta).epsilon)
-        assert true_lo <= delta * (1 + 1e-9) + 1e-12, delta
+    _assert_above_truth(acc, event, truth)
 
 
 def test_composed_exact_profile_of_one_phase_is_the_plain_one():
