@@ -228,14 +228,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help="confidence of the lower bound (default 0.95)")
     am.add_argument("--seed", type=_seed, default=0,
                     help="random seed (default 0)")
-    am.add_argument("--statistic", choices=("exact-llr", "projection"), default="exact-llr",
-                    help="exact-llr: the optimal test for the faithful mechanism; projection: a "
-                         "black-box statistic (default exact-llr)")
+    am.add_argument("--statistic", choices=("exact-llr", "learned-llr", "projection"),
+                    default=None,
+                    help="exact-llr: the optimal test for the faithful mechanism; learned-llr: a "
+                         "black-box likelihood ratio fitted on 10%% of the trials; projection: "
+                         "a black-box statistic with nothing fitted (default: exact-llr for the "
+                         "reference implementation, the strongest black-box statistic, "
+                         "learned-llr, for --implementation)")
+    am.add_argument("--implementation", metavar="MODULE:FUNCTION",
+                    help="audit your own implementation instead of the numpy reference: a "
+                         "release function release(dataset, trials, rng) -> (trials, T, d), or "
+                         "a factory(mechanism) returning one, imported with the current "
+                         "directory on the path; it must draw all its randomness from rng "
+                         "(checked; see docs/audit.md)")
     am.add_argument("--selection", choices=("split", "bonferroni"), default="split",
                     help="how the threshold is chosen soundly (default split)")
-    am.add_argument("--pair", metavar="FILE.npz",
-                    help="neighbouring datasets to audit (arrays 'd' and 'd_prime', shape (N, d)); "
-                         "default: the worst case, where the accountant's bound is attained")
+    am.add_argument("--pair", metavar="FILE.npz|search",
+                    help="neighbouring datasets to audit (arrays 'd' and 'd_prime', shape (N, d); "
+                         "with --labels soft also 'label_columns': the last columns, one-hot); "
+                         "'search': try where the other records sit on 10%% of the trials and "
+                         "audit the pair that shows most; default: the worst case")
     am.add_argument("--store", metavar="DIR",
                     help="directory for resumable results (finished blocks are reused)")
     am.add_argument("--plot", metavar="FILE.png", help="write the privacy-region plot here")
@@ -247,7 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--dataset", choices=AUDIT_DATASETS, default=md["dataset"],
                     help=f"default {md['dataset']}")
     mo.add_argument("--canary", choices=CANARIES, default=md["canary"],
-                    help=f"the audited record (default {md['canary']}: a random binary image)")
+                    help=f"the audited record (default {md['canary']}: a random binary image; "
+                         "crafted: the corner of the domain farthest from the mean image, "
+                         "rarest class)")
+    mo.add_argument("--copies", type=_int_like("copies"), default=md["copies"],
+                    help=f"the canary substitutes for this many records of one class: a group, "
+                         f"beside the accountant's group bound (default {md['copies']})")
     mo.add_argument("--k", type=_int_like("k"), default=md["k"], help=f"default {md['k']}")
     mo.add_argument("--noise", type=_float("noise"), default=md["noise"], metavar="B",
                     help=f"Laplace scale per pixel (default {md['noise']:g}; 0: no defense)")
@@ -742,12 +759,13 @@ def _load_pair(path: str, relation):
                 raise InputError(f"--pair file {path!r} is not {what}: it lacks "
                                  f"{', '.join(sorted(missing))}")
             d, dp = f["d"], f["d_prime"]
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+            labels = int(f["label_columns"]) if "label_columns" in f.files else 0
+    except (OSError, EOFError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(f"--pair file {path!r} is not {what} of numbers "
                          f"({type(exc).__name__})") from None
-    return NeighbourPair(d, dp, relation, description=f"from {path}")
+    return NeighbourPair(d, dp, relation, description=f"from {path}", label_columns=labels)
 
 
 def _audit_model(args) -> int:
@@ -859,31 +877,41 @@ def cmd_audit(args) -> int:
     if args.audit_command == "model":
         return _audit_model(args)
     from .audit.run import audit_mechanism
+    from .audit.simulate import NeighbourPair as NeighbourPairType
 
     pair = None
-    if args.pair is not None:
+    if args.pair == "search":
+        pair = "search"
+    elif args.pair is not None:
         pair = _load_pair(args.pair, args.relation)
         if args.n is None:  # N is the pair's, not the embedded default's
             args.n = pair.d.shape[0]
     mech, delta, used, domain = mechanism_from_args(args, AUDIT_DEFAULTS)
-    if mech.labels is not Labels.NONE:
-        raise InputError(f"audit mechanism simulates unlabelled records (the image release); "
-                         f"--labels must be none; got {mech.labels.value}")
+    if mech.labels is Labels.NOISED:
+        raise InputError("audit mechanism simulates the image, or the image and its soft label "
+                         "(--labels none or soft); a noised label is one more noised coordinate: "
+                         "audit it as --labels none with the label in --pair's records")
     if args.store is not None:
         check_output_dir("--store", args.store)
     _check_plot("--plot", args.plot)
-    if args.pair is None and mech.n > AUDIT_MAX_RECORDS:
+    if not isinstance(pair, NeighbourPairType) and mech.n > AUDIT_MAX_RECORDS:
         raise InputError(f"audit mechanism simulates the n records of its worst-case datasets: "
                          f"n must be at most {AUDIT_MAX_RECORDS:.0e}; got n={fmt_count(mech.n)}")
-    dim = pair.d.shape[1] if pair is not None else 1
+    dim = pair.d.shape[1] if isinstance(pair, NeighbourPairType) else (
+        1 + (len(mech.class_sizes) if mech.class_sizes else 2) if mech.labels is Labels.SOFT
+        else 1)
     work = 2 * args.trials * mech.releases * dim
     if work > AUDIT_MAX_VALUES:
         raise InputError(f"trials x releases x dimension = {fmt_count(work)} values to simulate "
                          f"is more than {AUDIT_MAX_VALUES:.0e}; lower --trials or --releases")
+    release_fn = implementation = None
+    if args.implementation is not None:
+        release_fn, implementation = _load_implementation(args, mech, pair, dim)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     res = audit_mechanism(mech, delta=delta, trials=args.trials, confidence=args.confidence,
                           seed=args.seed, pair=pair, statistic=args.statistic,
-                          selection=args.selection, store=args.store, progress=progress)
+                          selection=args.selection, store=args.store, progress=progress,
+                          release_fn=release_fn, implementation=implementation)
     plot = None
     if args.plot is not None:
         from .audit.plot import plot_privacy_region

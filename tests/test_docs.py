@@ -70,7 +70,7 @@ def test_there_are_examples():
     # every page that documents a Python feature shows it
     for page in ("README.md", "docs/theory.md", "docs/pld.md", "docs/audit.md",
                  "docs/training.md", "docs/model_audit.md", "docs/poisoning.md",
-                 "docs/architecture.md"):
+                 "docs/architecture.md", "docs/testing.md"):
         assert page in pages, page
 
 

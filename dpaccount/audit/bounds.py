@@ -37,6 +37,10 @@ __all__ = [
     "check_confidence",
     "check_audit_delta",
     "ThresholdBound",
+    "ProfileCheck",
+    "forced_delta",
+    "check_profile",
+    "best_projected_epsilon",
     "select_and_bound",
     "certifying_sizes",
 ]
@@ -125,9 +129,74 @@ class ThresholdBound:
     selection: str  # "split" or "bonferroni"
     candidates: int  # thresholds the correction paid for (1 for a split)
     confidence: float
+    #: the same errors checked against the accountant's whole privacy profile (None: not asked)
+    profile: "ProfileCheck | None" = None
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["profile"] = None if self.profile is None else self.profile.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class ProfileCheck:
+    """A threshold test's certified errors checked against an accountant's whole privacy
+    profile: the accountant claims ``(eps, delta(eps))``-DP for *every* eps, so errors with
+    ``max(1 - FNR - e^eps FPR, 1 - FPR - e^eps FNR) > delta(eps)`` at any eps refute it (the
+    (eps, delta)-DP inequality of Kairouz, Oh and Viswanath 2015, Thm 2.1, at each eps). A
+    violation at small eps needs far fewer trials than one at the eps of a single small delta:
+    the mass that refutes it is not in the far tail.
+
+    Sound at the confidence it states: the certified upper bounds (``fpr_upper``, ``fnr_upper``)
+    hold together with that probability, and every error pair above a point inside the
+    profile's region is inside it too (the region is monotone)."""
+
+    violated: bool
+    epsilon: float  # where the certified errors come closest to (or go furthest beyond) the profile
+    delta_claimed: float  # the accountant's delta(eps) there
+    delta_shown: float  # the delta the certified errors force at that eps
+    threshold: float
+    false_pos: int
+    negatives: int
+    false_neg: int
+    positives: int
+    fpr_upper: float
+    fnr_upper: float
+    confidence: float
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def forced_delta(fpr, fnr, eps_grid) -> np.ndarray:
+    """For error rates (``fpr``, ``fnr``) of shape (m,) and eps of shape (g,): the smallest
+    delta an (eps, delta)-DP mechanism can have with those errors, shape (m, g):
+    ``max(0, 1 - fnr - e^eps fpr, 1 - fpr - e^eps fnr)``."""
+    a = np.asarray(fpr, dtype=float)[:, None]
+    b = np.asarray(fnr, dtype=float)[:, None]
+    e = np.exp(np.minimum(np.asarray(eps_grid, dtype=float), 700.0))[None, :]
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.fmax(np.fmax(1.0 - b - e * a, 1.0 - a - e * b), 0.0)
+    return out
+
+
+def _profile_choice(a, b, eps_grid, deltas) -> tuple[int, int]:
+    """(threshold index, eps index) where the errors (a, b) exceed the profile the most."""
+    gap = forced_delta(a, b, eps_grid) - np.asarray(deltas, dtype=float)[None, :]
+    i, j = np.unravel_index(int(np.argmax(gap)), gap.shape)
+    return int(i), int(j)
+
+
+def check_profile(a: float, b: float, eps_grid, deltas, *, threshold: float, fp: int, neg: int,
+                  fn: int, pos: int, confidence: float) -> ProfileCheck:
+    """:class:`ProfileCheck` of one certified error pair against ``deltas`` (the accountant's
+    delta at each eps of ``eps_grid``)."""
+    _, j = _profile_choice(np.array([a]), np.array([b]), eps_grid, deltas)
+    shown = float(forced_delta(np.array([a]), np.array([b]), eps_grid)[0, j])
+    claimed = float(np.asarray(deltas, dtype=float)[j])
+    return ProfileCheck(shown > claimed, float(np.asarray(eps_grid)[j]), claimed, shown,
+                        float(threshold), int(fp), int(neg), int(fn), int(pos), float(a),
+                        float(b), confidence)
 
 
 def error_counts(pos: np.ndarray, neg: np.ndarray, thresholds: np.ndarray):
@@ -172,7 +241,7 @@ def _llr_projected_bounds(sel_p, sel_n, t, n_ev_p, n_ev_n, level):
 def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: str = "split",
                      select_fraction: float = 0.1, thresholds=None,
                      rng: np.random.Generator | None = None, llr: bool = False,
-                     fit=None) -> ThresholdBound:
+                     fit=None, profile=None) -> ThresholdBound:
     """Choose a threshold soundly and certify an eps lower bound with it.
 
     ``pos`` are scores of trials on D (the dataset with the audited record), ``neg`` of trials on
@@ -197,6 +266,12 @@ def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: st
     ``fit(sel_pos, sel_neg) -> transform`` (split only) learns a score transform from the
     selection trials alone (e.g. LiRA's Gaussian likelihood ratio) and applies it to every score
     before thresholding: still sound, since the certifying trials are not seen by the fit.
+
+    ``profile=(eps_grid, deltas)`` (an accountant's delta at each eps) adds a
+    :class:`ProfileCheck`. With a split, a second threshold is chosen on the selection trials for
+    it (the one whose projected errors leave the profile most) and both certificates are made at
+    half the error budget each, so that together they hold with probability ``confidence``. With
+    Bonferroni every threshold's bounds already hold together, so the check costs nothing.
     """
     confidence = check_confidence(confidence)
     delta = check_audit_delta(delta)
@@ -222,8 +297,14 @@ def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: st
         b = clopper_pearson_upper(fn, pos.size, level)
         eps = epsilon_from_rates(a, b, delta)
         i = int(np.argmax(eps))
+        check = None
+        if profile is not None:
+            j, _ = _profile_choice(a, b, *profile)
+            check = check_profile(a[j], b[j], *profile, threshold=t[j], fp=fp[j], neg=neg.size,
+                                  fn=fn[j], pos=pos.size, confidence=confidence)
         return ThresholdBound(float(eps[i]), float(t[i]), int(fp[i]), neg.size, int(fn[i]),
-                              pos.size, float(a[i]), float(b[i]), "bonferroni", m, confidence)
+                              pos.size, float(a[i]), float(b[i]), "bonferroni", m, confidence,
+                              check)
     if selection != "split":
         raise InputError(f"selection must be 'split' or 'bonferroni'; got {selection!r}")
     f = float(select_fraction)
@@ -243,7 +324,8 @@ def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: st
         sel_p, ev_p, sel_n, ev_n = (np.asarray(tf(a), dtype=float)
                                     for a in (sel_p, ev_p, sel_n, ev_n))
     t = _candidates(sel_p, sel_n)
-    level = (1.0 - confidence) / 2.0
+    # two error rates per certificate; two certificates when the profile is checked too
+    level = (1.0 - confidence) / (2.0 if profile is None else 4.0)
     if llr:
         a, b = _llr_projected_bounds(sel_p, sel_n, t, ev_p.size, ev_n.size, level)
     else:
@@ -258,8 +340,38 @@ def select_and_bound(pos, neg, *, delta: float, confidence: float, selection: st
     a1 = clopper_pearson_upper(fp1, ev_n.size, level)[0]
     b1 = clopper_pearson_upper(fn1, ev_p.size, level)[0]
     eps = float(epsilon_from_rates(a1, b1, delta))
+    check = None
+    if profile is not None:
+        j, _ = _profile_choice(a, b, *profile)
+        fp2, fn2 = error_counts(ev_p, ev_n, np.array([t[j]]))
+        check = check_profile(clopper_pearson_upper(fp2, ev_n.size, level)[0],
+                              clopper_pearson_upper(fn2, ev_p.size, level)[0], *profile,
+                              threshold=t[j], fp=fp2[0], neg=ev_n.size, fn=fn2[0],
+                              pos=ev_p.size, confidence=confidence)
     return ThresholdBound(eps, thr, int(fp1[0]), ev_n.size, int(fn1[0]), ev_p.size, float(a1),
-                          float(b1), "split", 1, confidence)
+                          float(b1), "split", 1, confidence, check)
+
+
+def best_projected_epsilon(pos, neg, *, delta: float, confidence: float,
+                           size: int | None = None) -> float:
+    """The largest eps lower bound that a test at one of these trials' thresholds would
+    certify, *without* correcting for the choice: a score for comparing statistics on data that
+    no certificate uses (never itself a bound). With ``size``, each error rate seen here is
+    projected to ``size`` certifying trials (Clopper-Pearson of ``rate * size`` errors out of
+    ``size``), so that a test whose errors are all in a tail too thin for these trials (a
+    perfect separation, say) is judged by what the certifying trials can show."""
+    pos = np.asarray(pos, dtype=float).ravel()
+    neg = np.asarray(neg, dtype=float).ravel()
+    t = _candidates(pos, neg)
+    fp, fn = error_counts(pos, neg, t)
+    level = (1.0 - confidence) / 2.0
+    if size is None:
+        a = clopper_pearson_upper(fp, neg.size, level)
+        b = clopper_pearson_upper(fn, pos.size, level)
+    else:
+        a = clopper_pearson_upper(fp / neg.size * size, size, level)
+        b = clopper_pearson_upper(fn / pos.size * size, size, level)
+    return float(np.max(epsilon_from_rates(a, b, delta)))
 
 
 def certifying_sizes(trials: int, selection: str, select_fraction: float) -> int:

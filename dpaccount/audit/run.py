@@ -25,17 +25,19 @@ import numpy as np
 
 from ..files import atomic_write_bytes, check_output_dir
 from ..validate import check_count, check_delta
-from ..events import InstaHide, Labels
-from .bounds import ThresholdBound, error_counts, ceiling, certifying_sizes, \
-    check_confidence, epsilon_lower_bound, select_and_bound
-from .simulate import InstaHideReleases, NeighbourPair, check_pair_against, worst_case_pair
-from .statistics import ExactLLR, Projection
+from ..events import InstaHide
+from .bounds import ThresholdBound, best_projected_epsilon, error_counts, ceiling, \
+    certifying_sizes, check_confidence, epsilon_lower_bound, select_and_bound
+from .simulate import InstaHideReleases, NeighbourPair, candidate_pairs, check_pair_against, \
+    worst_case_pair
+from .statistics import ExactLLR, LearnedLLR, Projection
 from ..errors import InputError
 
 __all__ = ["MechanismAudit", "audit_mechanism", "privacy_region", "accountant_region",
            "accountant_upper", "accountant_tradeoff", "expected_audit_bound", "BLOCK_VALUES",
            "available_memory", "audit_memory", "check_memory", "trials_for_conclusive",
-           "CONCLUSIVE_FRACTION"]
+           "CONCLUSIVE_FRACTION", "accountant_profile", "fit_trials", "FIT_FRACTION",
+           "search_trials", "SEARCH_FRACTION"]
 
 #: values (trials x T x d) simulated per block: 4 MiB of float64, whatever T and d are
 BLOCK_VALUES = 1 << 19
@@ -62,10 +64,12 @@ def available_memory() -> int | None:
 
 
 def audit_memory(trials: int, values_per_trial: int) -> int:
-    """Peak bytes of an audit: both sides' scores with their copies, and one block of releases
-    (simulated values, their noise and the statistic's work: about 4 float64 arrays of it)."""
+    """Peak bytes of an audit: both sides' scores with their copies, one block of releases
+    (simulated values, their noise and the statistic's work: about 4 float64 arrays of it),
+    and both sides' fitting trials when a learned statistic is fitted."""
     block = max(1, min(trials, BLOCK_VALUES // max(values_per_trial, 1))) * values_per_trial
-    return 2 * trials * BYTES_PER_SCORE + 4 * 8 * block
+    fit = min(FIT_FRACTION * trials * values_per_trial, FIT_VALUES)  # a learned statistic's
+    return int(2 * trials * BYTES_PER_SCORE + 4 * 8 * block + 2 * 8 * fit)
 
 
 def check_memory(trials: int, values_per_trial: int, available: int | None = None) -> None:
@@ -101,6 +105,12 @@ class MechanismAudit:
     #: trials per side at which the audit would become conclusive (None: it already is, or no
     #: number of trials up to 1e12 makes it so)
     trials_for_conclusive: int | None = None
+    #: trials per side (of ``trials``) that fitted a learned statistic and certify nothing
+    fit_trials: int = 0
+    #: with ``pair="search"``: the trials per side the search used, and each candidate's
+    #: description with what its search trials showed (the chosen pair is ``pair``)
+    search_trials: int = 0
+    search: tuple = ()
 
     @property
     def verdict(self) -> str:
@@ -109,7 +119,7 @@ class MechanismAudit:
         known the expected exact-LLR audit of the worst case) stays below
         :data:`CONCLUSIVE_FRACTION` of the upper bound, so a violation by the inverse of that
         factor could not be shown either."""
-        if self.exceeds_upper_bound:
+        if self.exceeds_upper_bound or self.violates_profile:
             return "violation"
         if not _reaches(self.ceiling, self.expected, self.epsilon_upper_bound):
             return "inconclusive"
@@ -121,6 +131,12 @@ class MechanismAudit:
         if self.epsilon_upper_bound == 0:
             return float("inf") if self.epsilon_lower_bound > 0 else 1.0
         return self.epsilon_lower_bound / self.epsilon_upper_bound
+
+    @property
+    def violates_profile(self) -> bool:
+        """True when the certified errors of the profile test refute the accountant's claim
+        ``(eps, delta(eps))`` at some eps (:class:`~dpaccount.audit.bounds.ProfileCheck`)."""
+        return self.test.profile is not None and self.test.profile.violated
 
     @property
     def exceeds_upper_bound(self) -> bool:
@@ -140,11 +156,17 @@ class MechanismAudit:
             "expected_ideal_audit": self.expected,
             "ratio": self.ratio,
             "exceeds_upper_bound": self.exceeds_upper_bound,
+            "violates_profile": self.violates_profile,
+            "profile_check": (None if self.test.profile is None else
+                              self.test.profile.to_dict()),
             "verdict": self.verdict,
             "trials_for_conclusive": self.trials_for_conclusive,
             "delta": self.delta,
             "confidence": self.confidence,
             "trials_per_side": self.trials,
+            "fit_trials_per_side": self.fit_trials,
+            "search_trials_per_side": self.search_trials,
+            "pair_search": [{"pair": d, "search_epsilon": e} for d, e in self.search],
             "relation": self.mechanism.relation.value,
             "sampler": self.mechanism.sampler.value,
             "releases": self.mechanism.releases,
@@ -159,6 +181,13 @@ class MechanismAudit:
     def summary(self) -> str:
         flag = ("  ** EXCEEDS THE UPPER BOUND: the implementation or the accountant is wrong **"
                 if self.exceeds_upper_bound else "")
+        pc = self.test.profile
+        profile = [] if pc is None else [
+            f"profile check: at eps {pc.epsilon:.4g} the certified errors force delta >= "
+            f"{pc.delta_shown:.4g}; the accountant ({self.accountant}) claims delta <= "
+            f"{pc.delta_claimed:.4g} there"
+            + ("  ** VIOLATED: the implementation or the accountant is wrong **"
+               if pc.violated else " (consistent)")]
         verdict = f"verdict: {self.verdict}"
         if self.verdict == "inconclusive":
             verdict += (f" (with {self.trials} trials per side no audit is expected to reach "
@@ -180,14 +209,23 @@ class MechanismAudit:
             f"{t.negatives}, false negatives {t.false_neg}/{t.positives} (threshold chosen by "
             f"{t.selection}{'' if t.candidates == 1 else f' over {t.candidates}'}); relation "
             f"{self.mechanism.relation.value}, sampler {self.mechanism.sampler.value}, T "
-            f"{self.mechanism.releases}",
+            f"{self.mechanism.releases}"
+            + (f"; {self.fit_trials} trials per side fitted the statistic" if self.fit_trials
+               else ""),
+            *profile,
+            *([f"pair chosen by a search over {len(self.search)} candidates on "
+               f"{self.search_trials} trials per side of their own: {self.pair.description}"]
+              if self.search else []),
             verdict,
         ])
 
 
-def accountant_upper(mech: InstaHide, delta: float) -> tuple[float, str]:
+def accountant_upper(mech: InstaHide, delta: float, accountant=None) -> tuple[float, str]:
     """The tightest sound upper bound dpaccount has (:func:`dpaccount.tightest`), and
-    the name of the method that produced it."""
+    the name of the method that produced it; or ``accountant``'s (any object with
+    ``epsilon(mech, delta)`` and ``method``: to audit an accountant of your own, or a past one)."""
+    if accountant is not None:
+        return float(accountant.epsilon(mech, delta).epsilon), str(accountant.method)
     from ..selection import tightest
 
     row = tightest(mech, delta)
@@ -303,62 +341,103 @@ def audit_mechanism(
     seed: int = 0,
     pair: NeighbourPair | None = None,
     release_fn: Callable | None = None,
-    statistic: str | Callable = "exact-llr",
+    statistic: str | Callable | None = None,
     selection: str = "split",
     select_fraction: float = 0.1,
     thresholds=None,
     store=None,
     progress: bool = False,
     implementation: str | None = None,
+    profile: bool = True,
+    accountant=None,
 ) -> MechanismAudit:
     """Audit ``mech``: a measured lower bound on its epsilon at ``delta``, beside its upper one.
 
     ``pair`` defaults to :func:`~dpaccount.audit.simulate.worst_case_pair` (where the
     accountant's bound is attained). ``release_fn`` defaults to the numpy reference
     implementation of ``mech``; pass any ``release_fn(dataset, trials, rng) -> (trials, T, d)``
-    to audit another implementation against the same accountant. ``statistic`` is
-    ``"exact-llr"`` (the optimal test for the faithful mechanism), ``"projection"`` (black box)
-    or a callable ``(trials, T, d) -> (trials,)``. ``selection`` is ``"split"`` (threshold chosen
-    on ``select_fraction`` of the trials) or ``"bonferroni"`` (over ``thresholds``, or for the
-    exact LLR a fixed 200-point grid over its known range). ``store`` is a directory for
-    resumable results.
+    to audit another implementation against the same accountant; it must draw all its
+    randomness from the ``rng`` it is given (checked). ``statistic`` is ``"exact-llr"`` (the
+    optimal test for the faithful mechanism), ``"learned-llr"`` (black box, fitted on
+    :data:`FIT_FRACTION` of the trials, which then certify nothing), ``"projection"`` (black
+    box), or a callable ``(trials, T, d) -> (trials,)`` (with a ``fit(pos, neg)`` method, it is
+    fitted like the learned one). None takes ``"exact-llr"`` for the reference implementation
+    and ``"learned-llr"`` for any other. ``selection`` is ``"split"`` (threshold chosen on
+    ``select_fraction`` of the scored trials) or ``"bonferroni"`` (over ``thresholds``, or for
+    the exact LLR a fixed 200-point grid over its known range). ``profile`` also checks the
+    errors against the accountant's whole privacy profile (:func:`accountant_profile`), with the
+    error budget shared between the two certificates. ``store`` is a directory for resumable
+    results. ``pair="search"`` searches :func:`~dpaccount.audit.simulate.candidate_pairs` on
+    :data:`SEARCH_FRACTION` of the trials (own seeds, which then certify nothing) and audits the
+    pair that shows the most. ``accountant`` replaces dpaccount's tightest bound as the upper
+    bound audited against (an object with ``method``, ``epsilon(mech, delta)`` and
+    ``delta(mech, eps)``, like :class:`~dpaccount.accountants.base.Accountant`).
     """
     delta = check_delta(delta)
     if store is not None:
         check_output_dir("store", store)
-    if mech.labels is Labels.SOFT:
-        raise InputError("the audit simulates releases of records without a soft label; describe "
-                         "the mechanism with labels='none' (or 'noised', with the label among the "
-                         "record's coordinates)")
     confidence = check_confidence(confidence)
     trials = check_count("trials", trials)
     if trials < 2:
         raise InputError(f"trials must be at least 2 per side; got {trials}")
-    check_memory(trials, mech.releases * (1 if pair is None else pair.d.shape[1]))
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be a non-negative integer; got {seed!r}")
     seed = int(seed)
-    pair = worst_case_pair(mech) if pair is None else pair
-    if pair.relation is not mech.relation:
-        raise InputError(f"pair relation {pair.relation.value!r} differs from the mechanism's "
-                         f"{mech.relation.value!r}")
-    check_pair_against(pair, mech)
-    faithful = InstaHideReleases.from_mechanism(mech)
+    if isinstance(pair, str):
+        if pair != "search":
+            raise InputError(f"pair must be a NeighbourPair, None or 'search'; got {pair!r}")
+        candidates = candidate_pairs(mech)
+    else:
+        candidates = [worst_case_pair(mech) if pair is None else pair]
+    check_memory(trials, mech.releases * max(c.d.shape[1] for c in candidates))
+    for c in candidates:
+        if c.relation is not mech.relation:
+            raise InputError(f"pair relation {c.relation.value!r} differs from the mechanism's "
+                             f"{mech.relation.value!r}")
+        check_pair_against(c, mech)
+    if statistic is None:
+        statistic = "exact-llr" if release_fn is None else "learned-llr"
+    if isinstance(statistic, str) and statistic not in ("exact-llr", "learned-llr", "projection"):
+        raise InputError(f"statistic must be 'exact-llr', 'learned-llr', 'projection' or a "
+                         f"callable; got {statistic!r}")
+    # every candidate pair has the same label columns (the mechanism's), so one reference
+    faithful = InstaHideReleases.from_mechanism(mech, label_columns=candidates[0].label_columns)
     if release_fn is None:
         release_fn = faithful
     if implementation is None:
         describe = getattr(release_fn, "describe", None)
         implementation = describe() if callable(describe) else getattr(
             release_fn, "__name__", type(release_fn).__name__)
+    # the rng contract, before any simulation: a function of the rng it is given, of the right
+    # shape, finite (dpaccount.audit.contract); its probe digest joins the store's identity
+    from .contract import PROBE_TRIALS, check_release_fn
+
+    probe = check_release_fn(release_fn, candidates[0].d, PROBE_TRIALS,
+                             (PROBE_TRIALS, mech.releases, candidates[0].d.shape[1]), seed,
+                             name=f"release_fn {implementation!r}")
+    n_search, search = 0, ()
+    if len(candidates) > 1:
+        per_trial = mech.releases * candidates[0].d.shape[1]
+        n_search = search_trials(trials, per_trial)
+        rest = trials - n_search
+        rest -= fit_trials(rest, per_trial) if statistic == "learned-llr" else 0
+        pair, search = _search_pair(mech, candidates, release_fn, faithful, statistic,
+                                    max(4, n_search // len(candidates)), delta, confidence, seed,
+                                    certifying_sizes(rest, selection, select_fraction))
+        trials -= n_search
+    else:
+        pair = candidates[0]
     if statistic == "exact-llr":
         stat = ExactLLR(faithful, pair)
     elif statistic == "projection":
         stat = Projection(pair)
+    elif statistic == "learned-llr":
+        stat = LearnedLLR(pair, delta, confidence)
     elif callable(statistic):
         stat = statistic
     else:
-        raise InputError(f"statistic must be 'exact-llr', 'projection' or a callable; got "
-                         f"{statistic!r}")
+        raise InputError(f"statistic must be 'exact-llr', 'learned-llr', 'projection' or a "
+                         f"callable; got {statistic!r}")
     stat_name = getattr(stat, "name", getattr(stat, "__name__", type(stat).__name__))
     if selection == "bonferroni" and thresholds is None:
         rng_ = getattr(stat, "range", None)
@@ -369,15 +448,36 @@ def audit_mechanism(
 
     dim = pair.d.shape[1]
     per_trial = mech.releases * dim
+    n_fit = fit_trials(trials, per_trial) if callable(getattr(stat, "fit", None)) else 0
+    total, trials = trials, trials - n_fit  # from here on, trials are the scored ones
     block = max(1, min(trials, BLOCK_VALUES // per_trial))
     n_blocks = -(-trials // block)
     identity = {"mechanism": mech.to_dict(), "pair": _pair_digest(pair), "seed": seed,
-                "statistic": stat_name, "implementation": implementation, "block": block}
+                "search_trials": n_search,
+                "statistic": stat_name, "implementation": implementation, "block": block,
+                "probe": probe, "fit_trials": n_fit}
     st = _Store(store, identity) if store is not None else None
 
-    bar = _progress(2 * trials, progress, "audit")
+    bar = _progress(2 * total, progress, "audit")
     scores = {}
     try:
+        if n_fit:
+            # the fit's own trials (own seeds): recomputed on resume, never certifying
+            fitted = [np.asarray(release_fn(data, n_fit, np.random.default_rng(
+                np.random.SeedSequence(seed, spawn_key=(3 + s_i,)))), dtype=float)
+                for s_i, data in enumerate((pair.d, pair.d_prime))]
+            for z in fitted:
+                if z.shape != (n_fit, mech.releases, dim):
+                    raise InputError(f"release_fn returned shape {z.shape}; expected "
+                                     f"{(n_fit, mech.releases, dim)} (trials, T, d)")
+            if isinstance(stat, LearnedLLR):  # judged by what the certifying trials can show
+                stat.fit(*fitted, certifying=certifying_sizes(trials, selection,
+                                                              select_fraction))
+            else:
+                stat.fit(*fitted)
+            del fitted
+            if bar is not None:
+                bar.update(2 * n_fit)
         for s_i, (side, data) in enumerate((("d", pair.d), ("d_prime", pair.d_prime))):
             parts = []
             for b_i in range(n_blocks):
@@ -403,24 +503,32 @@ def audit_mechanism(
         if bar is not None:
             bar.close()
     pos, neg = scores["d"], scores["d_prime"]
+    upper, acc_name = accountant_upper(mech, delta, accountant)
+    describe = getattr(stat, "describe", None)
+    if callable(describe):
+        stat_name = describe()
     test = select_and_bound(pos, neg, delta=delta, confidence=confidence, selection=selection,
                             select_fraction=select_fraction, thresholds=thresholds,
                             llr=isinstance(stat, ExactLLR),
                             rng=np.random.default_rng(np.random.SeedSequence(seed,
-                                                                             spawn_key=(2,))))
-    upper, acc_name = accountant_upper(mech, delta)
+                                                                             spawn_key=(2,))),
+                            profile=(accountant_profile(mech, upper, accountant=accountant)
+                                     if profile else None))
     n_cert = certifying_sizes(trials, selection, select_fraction)
-    expected = expected_audit_bound(mech, n_cert, delta, confidence)
+    # a split with the profile check certifies the eps bound with half the error budget
+    cert_conf = confidence if (test.profile is None or selection != "split") else \
+        1.0 - (1.0 - confidence) / 2.0
+    expected = expected_audit_bound(mech, n_cert, delta, cert_conf)
+    top = ceiling(n_cert, n_cert, delta, cert_conf)
     result = MechanismAudit(
         epsilon_lower_bound=test.epsilon_lower_bound, epsilon_upper_bound=upper,
-        ceiling=ceiling(n_cert, n_cert, delta, confidence), delta=delta, confidence=confidence,
-        trials=trials, test=test, statistic=stat_name, implementation=implementation,
-        accountant=acc_name, mechanism=mech, pair=pair, seed=seed,
-        expected=expected,
+        ceiling=top, delta=delta, confidence=confidence, trials=total + n_search,
+        search_trials=n_search, search=search, test=test,
+        statistic=stat_name, fit_trials=n_fit, implementation=implementation,
+        accountant=acc_name, mechanism=mech, pair=pair, seed=seed, expected=expected,
         region=privacy_region(pos, neg),
-        trials_for_conclusive=None if _reaches(
-            ceiling(n_cert, n_cert, delta, confidence), expected, upper) else
-        trials_for_conclusive(mech, upper, trials, delta, confidence, selection,
+        trials_for_conclusive=None if _reaches(top, expected, upper) else
+        trials_for_conclusive(mech, upper, trials, delta, cert_conf, selection,
                               select_fraction))
     if st is not None:
         st.save_result(result.to_dict())
@@ -430,6 +538,90 @@ def audit_mechanism(
 #: an audit is conclusive when an ideal audit with its trials can reach this fraction of the
 #: accountant's upper bound (so a violation by the inverse factor would be shown)
 CONCLUSIVE_FRACTION = 0.5
+
+
+#: of an audit's trials per side, the share that fits a learned statistic (at most
+#: :data:`FIT_VALUES` simulated values per side)
+FIT_FRACTION = 0.1
+
+#: the fitting trials are held in memory whole: 64 MiB of float64 per side at most
+FIT_VALUES = 1 << 23
+
+
+#: of an audit's trials per side, the share that searches for the pair (``pair="search"``)
+SEARCH_FRACTION = 0.1
+
+
+def search_trials(trials: int, values_per_trial: int) -> int:
+    """Trials per side that each candidate pair of a search gets: :data:`SEARCH_FRACTION` of
+    ``trials``, at most :data:`FIT_VALUES` values and a quarter of ``trials``, at least 4."""
+    n = min(int(round(SEARCH_FRACTION * trials)), FIT_VALUES // max(1, values_per_trial))
+    return max(4, min(n, trials // 4))
+
+
+def _search_pair(mech, candidates, release_fn, faithful, statistic, n, delta, confidence,
+                 seed, certifying):
+    """The candidate pair whose own ``n`` trials per side (seeds of their own; the search's
+    trials are shared out between the candidates) show the most:
+    the best eps at ``delta`` a threshold test of the statistic would certify with
+    ``certifying`` trials (:func:`~dpaccount.audit.bounds.best_projected_epsilon`; for the
+    learned statistic, the best of its candidates on its held-out half). No certificate uses
+    these trials, so the choice costs no confidence."""
+    shown = []
+    for i, cand in enumerate(candidates):
+        z = [np.asarray(release_fn(data, n, np.random.default_rng(np.random.SeedSequence(
+            seed, spawn_key=(6, i, s_i)))), dtype=float)
+            for s_i, data in enumerate((cand.d, cand.d_prime))]
+        if statistic == "learned-llr":
+            stat = LearnedLLR(cand, delta, confidence).fit(*z, certifying=certifying)
+            e = max(stat.scores_of_candidates.values())
+        else:
+            if statistic == "exact-llr":
+                stat = ExactLLR(faithful, cand)
+            elif statistic == "projection":
+                stat = Projection(cand)
+            else:
+                stat = statistic
+            e = best_projected_epsilon(stat(z[0]), stat(z[1]), delta=delta,
+                                       confidence=confidence, size=certifying)
+        shown.append(float(e))
+    best = int(np.argmax(shown))
+    return candidates[best], tuple((c.description, e) for c, e in zip(candidates, shown))
+
+
+def fit_trials(trials: int, values_per_trial: int) -> int:
+    """Trials per side that fit a learned statistic: :data:`FIT_FRACTION` of ``trials``, at
+    least 4 (two per half), at most :data:`FIT_VALUES` values, and never more than half."""
+    n = int(round(FIT_FRACTION * trials))
+    n = min(n, FIT_VALUES // max(1, values_per_trial))
+    return max(4, min(n, trials // 2))
+
+
+def accountant_profile(mech: InstaHide, upper: float, points: int = 48, accountant=None):
+    """(eps grid, delta at each eps): the smallest delta(eps) any of dpaccount's sound
+    accountants (or only ``accountant``) gives for ``mech``, on ``points`` values of eps from 0
+    to 1.5 times ``upper``. Each accountant's delta(eps) is an upper bound, so their minimum is
+    one too. None where no finite grid exists."""
+    from ..accountants import ACCOUNTANTS
+    from ..errors import Unsupported
+
+    if not (np.isfinite(upper) and upper > 0):
+        return None
+    grid = np.linspace(0.0, 1.5 * upper, points)
+    best = np.ones(points)
+    for acc in (ACCOUNTANTS if accountant is None else (accountant,)):
+        if accountant is not None:
+            for i, e in enumerate(grid):
+                best[i] = min(best[i], float(accountant.delta(mech, float(e)).delta))
+            break
+        if acc.supports(mech) is not None:
+            continue
+        for i, e in enumerate(grid):
+            try:
+                best[i] = min(best[i], acc.delta(mech, float(e)).delta)
+            except (Unsupported, ArithmeticError, InputError):
+                pass
+    return grid, best
 
 
 def _reaches(ceiling_: float, expected: float | None, upper: float) -> bool:

@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..validate import check_count
-from ..events import InstaHide, Relation, Sampler
+from ..events import InstaHide, Labels, Relation, Sampler
 from ..samplers import ceil_epochs, sampler_type
 from ..validate import check_enum, check_positive_finite, check_positive_int
 from ..errors import InputError
@@ -40,6 +40,7 @@ __all__ = [
     "as_dataset",
     "NeighbourPair",
     "worst_case_pair",
+    "candidate_pairs",
     "InstaHideReleases",
     "laplace",
 ]
@@ -80,12 +81,17 @@ class NeighbourPair:
 
     Substitution: same size, exactly one row differs. Add/remove: ``d_prime`` is ``d`` with one
     row removed. Checked at construction; ``relation`` names which.
+
+    ``label_columns``: the last ``label_columns`` coordinates of every record are its one-hot
+    label, released beside the image as the un-noised soft label (``labels="soft"``): mixed with
+    the image, never noised, and outside the image's L1 change.
     """
 
     d: np.ndarray
     d_prime: np.ndarray
     relation: Relation
     description: str = ""
+    label_columns: int = 0
 
     def __post_init__(self):
         d = as_dataset(self.d, "d")
@@ -109,20 +115,44 @@ class NeighbourPair:
             if not _is_sub_multiset(dp, d):
                 raise InputError("add/remove neighbours: d_prime must be d with one record "
                                  "removed")
+        lc = self.label_columns
+        if isinstance(lc, bool) or not isinstance(lc, (int, np.integer)) or not (
+                0 <= lc < d.shape[1]):
+            raise InputError(f"label_columns must be an integer in [0, {d.shape[1] - 1}] (the "
+                             f"records have {d.shape[1]} coordinates); got {lc!r}")
+        for name, a in (("d", d), ("d_prime", dp)):
+            lab = a[:, a.shape[1] - int(lc):]
+            if lc and not (np.all((lab == 0) | (lab == 1)) and np.all(lab.sum(1) == 1)):
+                raise InputError(f"the last {lc} columns of {name} must be one-hot labels")
+        object.__setattr__(self, "label_columns", int(lc))
         object.__setattr__(self, "d", d)
         object.__setattr__(self, "d_prime", dp)
         object.__setattr__(self, "relation", rel)
 
     @property
+    def image_columns(self) -> int:
+        return self.d.shape[1] - self.label_columns
+
+    def class_sizes(self) -> tuple[int, ...] | None:
+        """Records per class in ``d`` (classes with none left out), or None without labels."""
+        if not self.label_columns:
+            return None
+        counts = self.d[:, self.image_columns:].sum(0).astype(int)
+        return tuple(int(c) for c in counts if c > 0)
+
+    @property
     def l1_distance(self) -> float:
-        """L1 size of the change: ``||x - x'||_1`` (substitution) or ``||x||_1`` (add/remove)."""
+        """L1 size of the change of the image: ``||x - x'||_1`` (substitution) or ``||x||_1``
+        (add/remove); label columns are not part of it."""
+        w = self.image_columns
         if self.relation is Relation.SUBSTITUTION:
-            return float(np.abs(self.d - self.d_prime).sum())
-        return float(np.abs(self.d.sum(0) - self.d_prime.sum(0)).sum())
+            return float(np.abs(self.d[:, :w] - self.d_prime[:, :w]).sum())
+        return float(np.abs(self.d[:, :w].sum(0) - self.d_prime[:, :w].sum(0)).sum())
 
     def to_dict(self) -> dict:
         return {"relation": self.relation.value, "n_d": int(self.d.shape[0]),
                 "n_d_prime": int(self.d_prime.shape[0]), "dim": int(self.d.shape[1]),
+                "label_columns": self.label_columns, "class_sizes": self.class_sizes(),
                 "l1_distance": self.l1_distance, "description": self.description}
 
 
@@ -146,8 +176,15 @@ def worst_case_pair(mech: InstaHide) -> NeighbourPair:
     in the middle, at the record's own value, and split between the ends), so it is still the
     pair an audit should try first. With the Poisson sampler the record sits at the largest
     record norm (what adding it moves the sum by).
+
+    With soft labels the records carry one-hot labels (``label_columns``) in the mechanism's
+    class sizes (without them: the record alone in its class, the worst the accountant assumes),
+    and the audited record is in the smallest class: the soft label then shows how many of its
+    class the release holds, which is what the accountant's inclusion law conditions on.
     """
     n = mech.n
+    if mech.labels is Labels.SOFT:
+        return _labelled_pair(mech, 0.0, "worst case")
     d = np.zeros((n, 1))
     where = mech.shift
     d[0, 0] = where
@@ -162,6 +199,61 @@ def worst_case_pair(mech: InstaHide) -> NeighbourPair:
                                      f"{n - 1} at 0, 1-D")
 
 
+def _one_hot_labels(mech: InstaHide) -> np.ndarray:
+    """One-hot labels for ``mech.n`` records in the mechanism's class sizes (the record alone in
+    its class when none are given), smallest class first: record 0 is in the smallest class."""
+    sizes = sorted(mech.class_sizes) if mech.class_sizes else [1] + ([mech.n - 1] if mech.n > 1
+                                                                     else [])
+    classes = np.repeat(np.arange(len(sizes)), sizes)
+    return np.eye(len(sizes))[classes]
+
+
+def _labelled_pair(mech: InstaHide, others: float, what: str) -> NeighbourPair:
+    """Substitution pair with soft labels: record 0 (smallest class) at ``shift`` in D and at 0
+    in D', every other record's image at ``others``."""
+    lab = _one_hot_labels(mech)
+    img = np.full((mech.n, 1), float(others))
+    img_p = img.copy()
+    img[0, 0], img_p[0, 0] = mech.shift, 0.0
+    sizes = tuple(int(c) for c in lab.sum(0))
+    return NeighbourPair(np.hstack([img, lab]), np.hstack([img_p, lab]), mech.relation,
+                         description=f"{what}: one record moving {mech.shift:g} -> 0 in the "
+                                     f"smallest class (sizes {sizes}), the other "
+                                     f"{mech.n - 1} at {others:g}, with soft labels",
+                         label_columns=lab.shape[1])
+
+
+def candidate_pairs(mech: InstaHide) -> list[NeighbourPair]:
+    """Neighbouring pairs an audit searches over (``pair="search"``): the worst case, and the
+    other records placed elsewhere in the domain: at the record's other value, in the middle,
+    and split between the two ends. Under substitution the accountant's symmetrised pair covers
+    every placement, and a placement in between is what the pre-fix pair missed (issue 11):
+    ``[1] + [.5]*4`` against ``[0] + [.5]*4`` needs a larger epsilon than the rest-at-0 pair
+    for T >= 2. With soft labels every candidate keeps the mechanism's class structure."""
+    out = [worst_case_pair(mech)]
+    if mech.relation is not Relation.SUBSTITUTION:
+        return out  # add/remove: the accountant's pair is attained by the worst case itself
+    s, n = mech.shift, mech.n
+    for others, what in ((s, "others at the record's value"), (s / 2, "others in the middle")):
+        if mech.labels is Labels.SOFT:
+            out.append(_labelled_pair(mech, others, what))
+            continue
+        d = np.full((n, 1), others)
+        dp = d.copy()
+        d[0, 0], dp[0, 0] = s, 0.0
+        out.append(NeighbourPair(d, dp, mech.relation, description=f"{what}: one record "
+                                 f"moving {s:g} -> 0, the other {n - 1} at {others:g}, 1-D"))
+    if n >= 3 and mech.labels is not Labels.SOFT:
+        d = np.zeros((n, 1))
+        d[1 + (n - 1) // 2:, 0] = s
+        dp = d.copy()
+        d[0, 0] = s
+        out.append(NeighbourPair(d, dp, mech.relation, description=f"others split: one record "
+                                 f"moving {s:g} -> 0, {(n - 1) // 2} others at 0 and "
+                                 f"{n - 1 - (n - 1) // 2} at {s:g}, 1-D"))
+    return out
+
+
 def check_pair_against(pair: "NeighbourPair", mech: InstaHide) -> None:
     """Refuse, in one line, a pair the mechanism's bound does not describe: the dataset holding
     the record must have the mechanism's N records, and the change must fit the mechanism's
@@ -173,6 +265,21 @@ def check_pair_against(pair: "NeighbourPair", mech: InstaHide) -> None:
     if n_d != mech.n:
         raise InputError(f"the pair's d holds {n_d} records but the mechanism says n={mech.n}; "
                          f"give n={n_d} (--n {n_d}) or a pair of {mech.n} records")
+    if (mech.labels is Labels.SOFT) != bool(pair.label_columns):
+        raise InputError(
+            "the mechanism releases the soft label, so the pair must carry it (label_columns: "
+            "the last columns of every record, one-hot)" if mech.labels is Labels.SOFT else
+            f"the pair carries labels (label_columns={pair.label_columns}) but the mechanism "
+            f"releases labels {mech.labels.value!r}; describe it with labels='soft'")
+    if pair.label_columns:
+        w = pair.image_columns
+        if np.any(pair.d[:, w:] != pair.d_prime[:, w:]):
+            raise InputError("with soft labels the accountant covers substitutions that keep "
+                             "the record's label; the pair changes a label")
+        if mech.class_sizes is not None and sorted(pair.class_sizes()) != sorted(
+                mech.class_sizes):
+            raise InputError(f"the pair's class sizes {pair.class_sizes()} differ from the "
+                             f"mechanism's class_sizes {mech.class_sizes}")
     slack = 1e-9 * max(mech.shift, 1e-300)
     if pair.relation is Relation.SUBSTITUTION:
         change, what = pair.l1_distance, "the changed record moves by L1"
@@ -233,6 +340,9 @@ class InstaHideReleases:
     rate: float | None = None
     weights: tuple | None = None
     replace: bool = False
+    #: the last ``label_columns`` coordinates of each record are its one-hot label: mixed like
+    #: the image, released without noise (the soft label of ``labels="soft"``)
+    label_columns: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "k", check_positive_int("k", self.k))
@@ -244,6 +354,9 @@ class InstaHideReleases:
             if r is None or not (0.0 < float(r) <= 1.0):
                 raise InputError(f"rate must be in (0, 1] for the poisson sampler; got {r!r}")
             object.__setattr__(self, "rate", float(r))
+        lc = self.label_columns
+        if isinstance(lc, bool) or not isinstance(lc, (int, np.integer)) or lc < 0:
+            raise InputError(f"label_columns must be a non-negative integer; got {lc!r}")
         if self.weights is not None:
             w = tuple(float(x) for x in self.weights)
             if len(w) != self.k or not all(np.isfinite(w)):
@@ -263,6 +376,8 @@ class InstaHideReleases:
 
     def describe(self) -> str:
         s = f"numpy reference, k={self.k}, b={self.noise:g}, T={self.releases}, {self.sampler.value}"
+        if self.label_columns:
+            s += f", soft label of {self.label_columns} classes released"
         if self.weights is not None:
             s += f", BROKEN weights {self.weights}"
         if self.replace:
@@ -359,7 +474,8 @@ class InstaHideReleases:
         data = as_dataset(dataset)
         trials = check_count("trials", trials)
         z = self.noiseless_means(data, trials, rng)
-        z += laplace(rng, z.shape, self.noise)
+        w = data.shape[1] - self.label_columns
+        z[..., :w] += laplace(rng, z.shape[:-1] + (w,), self.noise)
         return z
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from dpaccount.audit import InstaHideReleases, audit_mechanism, worst_case_pair
 from dpaccount.audit.run import accountant_region
+from dpaccount.audit.contract import PROBE_TRIALS
 from dpaccount.events import InstaHide
 
 from ..conftest import assert_usage_error, run_cli
@@ -140,6 +141,8 @@ def test_interrupted_run_resumes_without_losing_trials(tmp_path):
     fail = [True]
 
     def flaky(dataset, trials, rng):
+        if trials == PROBE_TRIALS:  # the rng-contract probe, before any block
+            return faithful(dataset, trials, rng)
         calls.append(trials)
         if fail[0] and len(calls) == 5:
             raise _Interrupt  # as if the run were killed during the fifth block
@@ -147,14 +150,14 @@ def test_interrupted_run_resumes_without_losing_trials(tmp_path):
 
     store = tmp_path / "audit"
     with pytest.raises(_Interrupt):
-        audit_mechanism(mech, delta=1e-2, trials=20000, seed=5, store=store,
-                        release_fn=flaky, implementation=faithful.describe())
+        audit_mechanism(mech, delta=1e-2, trials=20000, seed=5, store=store, release_fn=flaky,
+                        implementation=faithful.describe(), statistic="exact-llr")
     done = sorted(p.name for p in store.glob("scores-*.npy"))
     assert len(done) == 4 and not list(store.glob(".tmp-*"))
     calls.clear()
     fail[0] = False
-    r = audit_mechanism(mech, delta=1e-2, trials=20000, seed=5, store=store,
-                        release_fn=flaky, implementation=faithful.describe())
+    r = audit_mechanism(mech, delta=1e-2, trials=20000, seed=5, store=store, release_fn=flaky,
+                        implementation=faithful.describe(), statistic="exact-llr")
     assert len(calls) == 16 - 4  # only the missing blocks were simulated
     assert r.epsilon_lower_bound == ref.epsilon_lower_bound
     assert r.test == ref.test
@@ -330,7 +333,9 @@ def test_an_audit_that_cannot_fit_in_memory_is_refused_before_simulating(monkeyp
     # releases), not in values: 5e9 trials of one release need ~300 GiB
     import dpaccount.audit.run as R
 
-    assert R.audit_memory(5 * 10**9, 1) == 2 * 5 * 10**9 * 32 + 4 * 8 * R.BLOCK_VALUES
+    # plus both sides' fitting trials of a learned statistic, held whole (at most FIT_VALUES)
+    assert R.audit_memory(5 * 10**9, 1) == (2 * 5 * 10**9 * 32 + 4 * 8 * R.BLOCK_VALUES
+                                          + 2 * 8 * R.FIT_VALUES)
     with pytest.raises(ValueError, match="GiB"):
         R.check_memory(10**6, 10, available=10**6)
     R.check_memory(10**6, 10, available=10**9)  # fits: no error
