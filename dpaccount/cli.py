@@ -20,7 +20,7 @@ from .events import MAX_RELEASES, ComposedEvent, InstaHide, Labels, Relation, Sa
     image_diameter, image_norm, parse_class_sizes, parse_image_shape, parse_value_range
 from .validate import check_computable, check_delta, fmt_count
 from training.config import AUDIT_DATASETS, CANARIES, DATASETS, DEVICES, MODELS, SAMPLERS, \
-    ModelAuditConfig, TrainConfig, canonical_labels, defaults_of
+    SCORES, ModelAuditConfig, TrainConfig, canonical_labels, defaults_of
 
 #: The embedded default: the paper's CIFAR-10 setting (Borgnia et al. 2021, Sec. 5): N = 50000
 #: training images of 3x32x32 in [0, 1] in 10 classes of 5000, 4-way mixup, with Laplace scale
@@ -284,11 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"shadow models per side (default {md['models']})")
     mo.add_argument("--block", type=_int_like("block"), default=md["block"],
                     help=f"models trained together (default {md['block']})")
-    mo.add_argument("--score", choices=("loss", "lira"), default="loss",
-                    help="canary loss, or LiRA's Gaussian likelihood ratio fitted on the "
-                         "selection split")
+
+    mo.add_argument("--score", choices=SCORES, default="loss",
+                    help="canary loss; LiRA (Carlini et al. 2022) fitted on the selection "
+                         "split: lira-offline (OUT models only), lira-online (IN and OUT "
+                         "Gaussians; lira is its old name)")
     mo.add_argument("--one-run", action="store_true",
-                    help="Steinke et al.: one model, --canaries canaries each added w.p. 1/2")
+                    help="one model, --canaries canaries each added w.p. 1/2: Steinke et al. "
+                         "and the f-DP audit of Mahloujifar et al. on the same guesses")
     mo.add_argument("--canaries", type=_int_like("canaries"), default=None,
                     help=f"with --one-run: canaries m (default {ONE_RUN_CANARIES})")
     mo.add_argument("--guesses", metavar="G1,G2,...",
@@ -791,6 +794,9 @@ def _audit_model(args) -> int:
     if args.from_store and args.one_run:
         raise InputError("--from-store recomputes a shadow-model audit; it does not apply to "
                          "--one-run")
+    if args.one_run and args.score != "loss":
+        raise InputError(f"--score {args.score} applies to the shadow-model audit; the one-run "
+                         "audit guesses on the canaries' loss")
     canaries = ONE_RUN_CANARIES if args.canaries is None else args.canaries
     guesses = None
     if args.guesses is not None:
@@ -803,7 +809,7 @@ def _audit_model(args) -> int:
                            noise=args.noise, labels=args.labels, epochs=args.epochs,
                            batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
                            models=args.models, block=args.block, delta=args.delta,
-                           seed=args.seed)
+                           seed=args.seed, copies=args.copies)
     ma = _training("model_audit", "audit model")
     ma.check_audit_args(cfg, score=args.score, confidence=args.confidence,
                         one_run=args.one_run, canaries=canaries, guesses=guesses,
@@ -859,15 +865,46 @@ def _audit_model(args) -> int:
     for key in ("roc_plot", "region_plot"):
         if out.get(key):
             print(f"{key.replace('_', ' ')}: {out[key]}")
+    for e in out["estimates"]:  # every number with its method, relation and delta
+        if e["name"] == "accountant":
+            continue
+        at = "" if e["delta"] is None else f" at delta {e['delta']:g}"
+        print(f"  {e['name']}: {e['quantity']} >= {e['value']:.4f} ({e['bound']}, "
+              f"{e['confidence']:.0%} confidence{at}, relation {e['relation']}) -- {e['method']}")
+    if "fdp" in out:
+        f = out["fdp"]
+        print(f"  f-DP guesses: eps from {f['guesses_in']} in + {f['guesses_out']} out, "
+              f"{f['correct']} correct; mu from {f['mu_guesses_in']} in + {f['mu_guesses_out']} "
+              f"out, {f['mu_correct']} correct")
     up = out["epsilon_upper_bound"]
-    upper = ("no upper bound (no noise: the run is not differentially private)" if up is None
-             else f"accountant epsilon <= {up:.6g} (upper bound, method "
-                  f"{out['upper_bound_method']})")
+    if up is None:
+        upper = "no upper bound (no noise: the run is not differentially private)"
+    else:
+        upper = (f"accountant epsilon <= {up:.6g} (upper bound, method "
+                 f"{out['upper_bound_method']})")
     flag = "  ** EXCEEDS THE UPPER BOUND **" if out["exceeds_upper_bound"] else ""
     print(f"audited epsilon >= {out['epsilon_lower_bound']:.4f} (lower bound, "
-          f"{out['confidence']:.0%} confidence) | {upper} | delta {out['delta']:g}, relation "
-          f"{out['relation']}, sampler {out['sampler']}{flag}")
+          f"{out['confidence']:.0%} confidence, {out['method'].split(':')[0]}) | {upper} | delta "
+          f"{out['delta']:g}, relation {out['relation']}, sampler {out['sampler']}{flag}")
     return 0
+
+
+def _load_implementation(args, mech, pair, dim):
+    """``--implementation MODULE:FUNCTION`` as (release_fn, name), refused in one line naming
+    the flag before any simulation: the spec, the import, the factory, then the rng contract on
+    a probe of a few trials (:mod:`dpaccount.audit.contract`)."""
+    from .audit.contract import PROBE_TRIALS, check_release_fn, load_implementation
+    from .audit.run import check_memory
+    from .audit.simulate import NeighbourPair, check_pair_against, worst_case_pair
+
+    check_memory(args.trials, mech.releases * dim)  # refused before the user's code runs
+    probe_pair = pair if isinstance(pair, NeighbourPair) else worst_case_pair(mech)
+    check_pair_against(probe_pair, mech)
+    release_fn, name = load_implementation(args.implementation, mech)
+    check_release_fn(release_fn, probe_pair.d, PROBE_TRIALS,
+                     (PROBE_TRIALS, mech.releases, probe_pair.d.shape[1]), args.seed,
+                     name=f"--implementation {args.implementation!r}")
+    return release_fn, name
 
 
 def cmd_audit(args) -> int:

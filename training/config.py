@@ -18,14 +18,19 @@ from dpaccount.validate import check_delta, fmt_count
 
 __all__ = ["TrainConfig", "ModelAuditConfig", "canonical_labels", "defaults_of", "LABELS",
            "CANARIES", "DATASETS", "AUDIT_DATASETS", "MODELS", "SAMPLERS", "DEVICES",
-           "AUDIT_LIMITS"]
+           "AUDIT_LIMITS", "SCORES", "canonical_score"]
 
 DATASETS = ("digits", "cifar10", "synthetic")
 AUDIT_DATASETS = ("digits", "synthetic")
 MODELS = ("mlp", "cnn")
 SAMPLERS = ("subsets", "permutation")
 DEVICES = ("auto", "cpu", "cuda")
-CANARIES = ("mislabeled", "ood", "corner")
+CANARIES = ("mislabeled", "ood", "corner", "crafted")
+#: what the shadow-model audit thresholds: the canary's loss, or LiRA's Gaussian likelihood ratio
+#: (Carlini et al. 2022) in its offline form (OUT models only) or online form (IN and OUT);
+#: ``lira`` is the old name of ``lira-online`` (what it always computed)
+SCORES = ("loss", "lira-offline", "lira-online", "lira")
+_SCORE_ALIASES = {"lira": "lira-online"}
 #: what is released beside each mixed image; ``public`` and ``private`` are their old names
 LABELS = ("soft", "noised")
 _LABEL_ALIASES = {"public": "soft", "private": "noised"}
@@ -41,6 +46,13 @@ def canonical_labels(value) -> str:
         raise InputError(f"labels must be 'soft' or 'noised' ('public' and 'private' are their "
                          f"old names); got {value!r}")
     return name
+
+
+def canonical_score(value) -> str:
+    """``loss``, ``lira-offline`` or ``lira-online`` (``lira`` is the old name of the last)."""
+    if not isinstance(value, str) or value not in SCORES:
+        raise InputError(f"score must be one of {', '.join(SCORES)}; got {value!r}")
+    return _SCORE_ALIASES.get(value, value)
 
 
 def defaults_of(cls) -> dict:
@@ -63,7 +75,7 @@ def _positive_int(name: str, value, maximum: int | None = None) -> None:
 
 #: the largest sizes a model audit accepts (a larger one only fails inside torch, later)
 AUDIT_LIMITS = {"k": 10**6, "epochs": 10**6, "batch_size": 10**7, "hidden": 2**20,
-                "models": 10**7, "block": 10**5}
+                "models": 10**7, "block": 10**5, "copies": 10**4}
 
 
 def _non_negative_int(name: str, value) -> None:
@@ -144,7 +156,9 @@ class ModelAuditConfig:
     blocks of ``block``, each with DP-InstaHide at ``k`` and ``noise`` (0: no defense; mixup
     only if k > 1). With ``labels="soft"`` the soft label is released without noise and the
     guarantee covers substitutions that keep the label; a ``mislabeled`` canary then needs
-    ``labels="noised"`` for a DP run."""
+    ``labels="noised"`` for a DP run. ``copies``: the canary substitutes for that many records
+    (of one class) at once, a group of ``copies`` records, audited against the accountant's
+    group bound."""
 
     dataset: str = "digits"
     canary: str = "ood"
@@ -159,12 +173,13 @@ class ModelAuditConfig:
     block: int = 128  # models trained together
     delta: float = 1e-5
     seed: int = 0
+    copies: int = 1
 
     def __post_init__(self):
         _choice("dataset", self.dataset, AUDIT_DATASETS)
         _choice("canary", self.canary, CANARIES)
         object.__setattr__(self, "labels", canonical_labels(self.labels))
-        for name in ("k", "epochs", "batch_size", "hidden", "models", "block"):
+        for name in ("k", "epochs", "batch_size", "hidden", "models", "block", "copies"):
             _positive_int(name, getattr(self, name), AUDIT_LIMITS[name])
         if self.models < 2:
             raise InputError(f"models must be at least 2 per side; got {self.models}")

@@ -1,35 +1,52 @@
 """Model-level audits: what a DP-InstaHide-trained model leaks about one record, measured.
 
 - :func:`shadow_audit`: R models trained on D (the canary substituted for record 0 of the
-  training set) and R on D' (record 0 kept), all with the same DP-InstaHide training
-  (:mod:`training.batched`); the canary's loss in each model is the score; a Clopper-Pearson
-  lower bound on epsilon from the scores (threshold on a held-out split, optionally LiRA's
-  Gaussian likelihood ratio fitted on that split), beside the accountant's upper bound for the
-  run and the ceiling that R models allow.
+  training set, or for ``copies`` records of one class) and R on D' (those records kept), all
+  with the same DP-InstaHide training (:mod:`training.batched`); the canary's loss in each model is
+  the raw score. From the scores (a 25% split picks the threshold, the rest certifies it):
+  a Clopper-Pearson lower bound on epsilon with the threshold test on the score (``loss``), or on
+  LiRA's Gaussian statistic (Carlini et al. 2022, on the logit-scaled confidence ``log(p / (1 -
+  p))``): ``lira-offline`` fits a Gaussian to the OUT scores of the selection split only and
+  thresholds the one-sided z-score (for one canary a monotone map of the loss: the same test,
+  the offline attack's ordering); ``lira-online`` fits Gaussians to the IN and the OUT scores
+  and thresholds their log-likelihood ratio (``lira`` is its old name: that is what it always
+  fitted). Beside it the ``gdp-estimate``: the largest mu whose Gaussian tradeoff curve the
+  certified (FPR, FNR) upper bounds lie below (Dong, Roth, Su 2019, Def. 2.7) and its eps at delta
+  (Cor. 2.13) -- a lower bound at the confidence only if the mechanism is mu-GDP, so an estimate,
+  not a certificate. Then the accountant's upper bound (the group bound for ``copies`` > 1) and
+  the ceiling that R models allow.
 - :func:`one_run_audit`: m canaries, each added to the training set with probability 1/2, one
-  training run, Steinke-Nasr-Jagielski guesses (``dpaccount.audit.one_run``).
+  training run; on the same guesses, Steinke-Nasr-Jagielski (``dpaccount.audit.one_run``) and
+  the f-DP audit of Mahloujifar, Melis, Chaudhuri (``dpaccount.audit.fdp_one_run``: eps in the
+  (eps, delta) family, and mu in the Gaussian family with its eps).
 
 Scores are data: every block of models is saved (``.npz``: scores, membership, the block's seed)
 beside ``audit.json`` (the configuration), so a run resumes without retraining finished models
-and the bound can be recomputed from the saved scores alone (:func:`bound_from_store`).
+and every estimate can be recomputed from the saved scores alone (:func:`bound_from_store`).
 
 Canaries (all in [0, 1], so the accountant's diameter covers them):
 ``mislabeled`` a test image with a wrong label; ``ood`` a random binary patch image with a random
 label; ``corner`` the pixelwise complement of record 0 with a wrong label (the farthest record in
-L1 from the one it replaces: the domain's worst case). With labels soft (the default, as in
-the training table; ``public`` is its old name) the soft label is released without noise and
-the guarantee (which accounts the class counts it shows) is for substitutions that keep the
-label, so ``ood`` and ``corner`` canaries then take the label of record 0 and only the image
-changes; a ``mislabeled`` canary, and the one-run audit's added canaries, need
-``labels="noised"`` (``private``: noised and counted in the diameter) for a DP run. The
-configuration is :class:`training.config.ModelAuditConfig`, shared with ``dpaccount audit
-model``; :func:`check_audit_args` checks the other arguments before anything is trained.
+L1 from the one it replaces); ``crafted`` the corner of the domain farthest in L1 from the mean
+training image (pixel 1 where the mean is below 1/2, else 0: a k-mixture containing the canary
+moves by ``(x - mean) / k`` on average, and this x maximises that shift, so mixing dilutes it
+least), labelled with the rarest class and substituted for records of that class. With labels
+soft (the default, as in the training table; ``public`` is its old name) the soft label is
+released without noise and the guarantee (which accounts the class counts it shows) is for
+substitutions that keep the label, so ``ood`` and ``corner`` canaries then take the label of the
+records they replace and only the image changes; a ``mislabeled`` canary, and the one-run
+audit's added canaries, need ``labels="noised"`` (``private``: noised and counted in the
+diameter) for a DP run. ``copies`` > 1 replaces that many records of one class by the canary: a
+group, audited against the accountant's group bound (:func:`group_accountant`). The
+configuration is :class:`training.config.ModelAuditConfig`, shared with ``dpaccount audit model``;
+:func:`check_audit_args` checks the other arguments before anything is trained.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,6 +56,7 @@ import torch
 from dpaccount import InstaHide, image_diameter
 from dpaccount.files import atomic_write_bytes
 from dpaccount.audit.bounds import ceiling, certifying_sizes, select_and_bound
+from dpaccount.audit.fdp_one_run import fdp_one_run_audit, gdp_epsilon, gdp_mu_from_rates
 from dpaccount.audit.one_run import one_run_audit as _one_run
 
 from .batched import per_model_accuracy, per_model_loss, train_batched
@@ -49,10 +67,12 @@ from dpaccount.errors import InputError
 from dpaccount.files import check_input_dir, check_output_dir
 from dpaccount.validate import check_computable, fmt_count
 
-from .config import CANARIES, ModelAuditConfig, canonical_labels
+from .config import CANARIES, SCORES, ModelAuditConfig, canonical_labels, canonical_score, \
+    defaults_of
 
-__all__ = ["ModelAuditConfig", "make_canary", "shadow_audit", "bound_from_store",
-           "one_run_audit", "lira_fit", "check_audit_args"]
+__all__ = ["ModelAuditConfig", "make_canary", "canary_targets", "shadow_audit",
+           "bound_from_store", "one_run_audit", "lira_fit", "lira_online_fit", "lira_offline_fit",
+           "gdp_estimate", "group_accountant", "check_audit_args", "SCORES"]
 
 #: the most canaries a one-run audit adds (each is a training record)
 MAX_CANARIES = 10**7
@@ -80,14 +100,19 @@ def check_audit_args(cfg: ModelAuditConfig, *, score: str = "loss", confidence: 
     bad one."""
     if not isinstance(cfg, ModelAuditConfig):
         raise InputError(f"cfg must be a ModelAuditConfig; got {cfg!r}")
-    if score not in ("loss", "lira"):
-        raise InputError(f"score must be 'loss' or 'lira'; got {score!r}")
+    canonical_score(score)
     check_confidence(confidence)
     if isinstance(select_fraction, bool) or not isinstance(select_fraction, (int, float)) or \
             not (0.0 < select_fraction < 1.0):
         raise InputError(f"select_fraction must be in the open interval (0, 1); got "
                          f"{select_fraction!r}")
     if one_run:
+        if cfg.canary != "ood":
+            raise InputError(f"canary must be 'ood' for the one-run audit (its m canaries are "
+                             f"random binary images with random labels); got {cfg.canary!r}")
+        if cfg.copies != 1:
+            raise InputError(f"copies must be 1 for the one-run audit (each canary is one "
+                             f"record of the add/remove relation); got {cfg.copies}")
         if isinstance(canaries, bool) or not isinstance(canaries, (int, np.integer)) or \
                 not 2 <= canaries <= MAX_CANARIES:
             raise InputError(f"canaries must be an integer from 2 to {MAX_CANARIES:g}; got "
@@ -116,11 +141,18 @@ def check_audit_args(cfg: ModelAuditConfig, *, score: str = "loss", confidence: 
         check_output_dir("store", store)
 
 
+def _rarest_class(data: ImageData) -> int:
+    counts = torch.bincount(data.y_train.cpu(), minlength=data.num_classes).numpy()
+    present = np.flatnonzero(counts > 0)
+    return int(present[np.argmin(counts[present])])
+
+
 def make_canary(data: ImageData, kind: str, rng: np.random.Generator, *,
                 keep_label: bool = False):
     """One canary (image, label) of the given kind (module docstring). ``keep_label``: the
     canary takes the label of record 0, the record it replaces, so that only features change
-    (what a features-only guarantee, labels soft, covers)."""
+    (what a features-only guarantee, labels soft, covers). A ``crafted`` canary always has the
+    rarest class's label and replaces records of that class (:func:`canary_targets`)."""
     shape = data.shape
     if kind == "mislabeled":
         if keep_label:
@@ -133,6 +165,12 @@ def make_canary(data: ImageData, kind: str, rng: np.random.Generator, *,
     elif kind == "corner":
         x = 1.0 - data.x_train[0].clone()
         y = (int(data.y_train[0]) + 1) % data.num_classes
+    elif kind == "crafted":
+        lo, hi = (float(v) for v in data.value_range)
+        mean = data.x_train.float().mean(0)
+        x = torch.where(mean < 0.5 * (lo + hi), torch.full_like(mean, hi),
+                        torch.full_like(mean, lo)).cpu()
+        return x, _rarest_class(data)
     else:
         raise InputError(f"canary must be one of {', '.join(CANARIES)}; got {kind!r}")
     if keep_label:
@@ -140,14 +178,85 @@ def make_canary(data: ImageData, kind: str, rng: np.random.Generator, *,
     return x, y
 
 
-def lira_fit(sel_pos, sel_neg):
-    """LiRA (Carlini et al. 2022), offline per-example form: Gaussians fitted to the in and out
-    scores of the selection split; the statistic is their log density ratio."""
+def canary_targets(data: ImageData, cfg: ModelAuditConfig) -> np.ndarray:
+    """The training records the canary substitutes for in D: the first ``cfg.copies`` records of
+    one class (record 0's class; the rarest class for a ``crafted`` canary), so that with labels
+    soft every substitution keeps the label. Record 0 alone for one copy of the other canaries."""
+    y = data.y_train.cpu().numpy()
+    cls = _rarest_class(data) if cfg.canary == "crafted" else int(y[0])
+    idx = np.flatnonzero(y == cls)
+    if idx.size < cfg.copies:
+        raise InputError(f"copies must be at most {idx.size} (the training records of class "
+                         f"{cls} that the canary replaces); got {cfg.copies}")
+    return idx[:cfg.copies]
+
+
+def _logit_confidence(scores) -> np.ndarray:
+    """LiRA's logit scaling ``phi = log(p / (1 - p))`` of the canary's confidence p, from the
+    score ``s = log p`` (minus the cross-entropy): ``phi = s - log(1 - e^s)`` (Carlini et al. 2022,
+    Sec. IV-B: this makes the per-example distributions close to Gaussian). ``p = 1`` in float32
+    is taken as ``1 - 1e-300``."""
+    s = np.minimum(np.asarray(scores, dtype=float), -1e-300)
+    return s - np.log(-np.expm1(s))
+
+
+def _gauss(a):
+    a = np.asarray(a, dtype=float)
+    mean, sd = float(np.mean(a)), float(np.std(a))
+    return mean, sd + 1e-9 * max(1.0, abs(mean))  # a point mass would divide by zero
+
+
+def lira_online_fit(sel_pos, sel_neg):
+    """LiRA online (Carlini et al. 2022, Alg. 1): Gaussians fitted to the logit-scaled
+    confidence of the canary in the IN models (``sel_pos``) and the OUT models (``sel_neg``) of
+    the selection split; the statistic is the log-likelihood ratio ``log N(phi; mu_in, s_in) -
+    log N(phi; mu_out, s_out)`` (per-example variances: one canary)."""
     from scipy import stats
 
-    mi, si = float(np.mean(sel_pos)), float(np.std(sel_pos)) + 1e-9
-    mo, so = float(np.mean(sel_neg)), float(np.std(sel_neg)) + 1e-9
-    return lambda s: stats.norm.logpdf(s, mi, si) - stats.norm.logpdf(s, mo, so)
+    mi, si = _gauss(_logit_confidence(sel_pos))
+    mo, so = _gauss(_logit_confidence(sel_neg))
+
+    def statistic(s):
+        phi = _logit_confidence(s)
+        return stats.norm.logpdf(phi, mi, si) - stats.norm.logpdf(phi, mo, so)
+
+    return statistic
+
+
+#: the old name of :func:`lira_online_fit` (it always fitted IN and OUT)
+lira_fit = lira_online_fit
+
+
+def lira_offline_fit(sel_pos, sel_neg):
+    """LiRA offline (Carlini et al. 2022, Sec. VI-C): only the OUT models (``sel_neg``) are
+    fitted; the statistic is the one-sided z-score ``(phi - mu_out) / s_out`` of the logit-scaled
+    confidence, the order of the offline test ``Phi(z)`` without its saturation. For one canary it
+    is a monotone map of the loss, so it certifies what the loss threshold does."""
+    del sel_pos  # the offline attack trains no IN models
+    mo, so = _gauss(_logit_confidence(sel_neg))
+    return lambda s: (_logit_confidence(s) - mo) / so
+
+
+_FITS = {"loss": None, "lira-offline": lira_offline_fit, "lira-online": lira_online_fit}
+
+
+def gdp_estimate(fpr_upper: float, fnr_upper: float, delta: float) -> dict:
+    """The Gaussian-DP estimate of a certified threshold test: the largest mu such that the
+    Clopper-Pearson upper bounds (fpr, fnr) lie below the tradeoff curve G_mu (Dong, Roth, Su 2019,
+    Def. 2.7: ``mu = Phi^{-1}(1 - fpr) - Phi^{-1}(fnr)``), and the eps at delta of a mu-GDP
+    mechanism (Cor. 2.13). At the test's confidence, mu is a lower bound if the mechanism is
+    mu-GDP for some mu; eps follows only under that assumption (hence "estimate")."""
+    mu = gdp_mu_from_rates(fpr_upper, fnr_upper)
+    return {
+        "name": "gdp-estimate",
+        "method": "gdp-estimate: largest mu with the certified (FPR, FNR) upper bounds below "
+                  "G_mu (Dong-Roth-Su Def. 2.7), eps at delta by Cor. 2.13",
+        "mu_lower_bound": mu,
+        "epsilon": gdp_epsilon(mu, delta),
+        "delta": delta,
+        "note": "a lower bound at the confidence only if the mechanism is mu-GDP (an estimate "
+                "otherwise); the eps is that of a mu-GDP mechanism",
+    }
 
 
 def _mechanism(cfg: ModelAuditConfig, data: ImageData, n: int, releases: int,
@@ -166,13 +275,48 @@ def _mechanism(cfg: ModelAuditConfig, data: ImageData, n: int, releases: int,
                      sampler="subsets", relation=relation, labels="soft", class_sizes=sizes)
 
 
-def _accountant(mech, delta):
+def _accountant(mech, delta, copies: int = 1):
     if mech is None:
         return None, "none (no noise: no guarantee)"
+    if copies > 1:
+        return group_accountant(mech, copies, delta)
     from dpaccount.selection import tightest as tightest_result
 
     row = tightest_result(mech, delta)
     return row.epsilon, row.method
+
+
+def group_accountant(mech: InstaHide, copies: int, delta: float):
+    """The upper bound for a group of ``copies`` records substituted at once, at ``delta``:
+    the smaller of (1) direct accounting of the group (``dpaccount.certificates``' direct_group:
+    each release meets the group with probability q_p and moves by ``min(p, k) Delta / k``; KOV
+    over the releases) and (2) group privacy on the tightest single-record bound, ``(c eps_1, c
+    e^{(c-1) eps_1} delta_1)`` (Dwork & Roth 2014, Thm 2.2 and its delta term by induction) with
+    delta_1 chosen so that the group's delta is at most ``delta`` (fixed-point search; skipped
+    when it would need delta_1 below 1e-300). Returns (eps, method)."""
+    from dpaccount.numerics.closed_form import kov_epsilon
+    from dpaccount.selection import tightest as tightest_result
+
+    c = int(copies)
+    unit = mech.sampler_type.group_unit(mech, c)
+    best = (kov_epsilon(unit.eps, unit.count, delta),
+            f"group of {c}: direct group accounting ({unit.description}; KOV over "
+            f"{unit.count} releases)")
+    d1 = delta / c
+    row = tightest_result(mech, d1)
+    for _ in range(6):
+        if (c - 1) * row.epsilon > 690.0:
+            break
+        d2 = delta / (2 * c) * math.exp(-(c - 1) * row.epsilon)
+        row2 = tightest_result(mech, d2)
+        if math.log(c) + (c - 1) * row2.epsilon + math.log(d2) <= math.log(delta):
+            if c * row2.epsilon < best[0]:
+                best = (c * row2.epsilon,
+                        f"group of {c}: group privacy (c eps, c e^((c-1) eps) delta) on "
+                        f"{row2.method} eps {row2.epsilon:.4g} at delta {d2:.3g}")
+            break
+        row = row2
+    return best
 
 
 def _config_json(cfg) -> str:
@@ -193,6 +337,8 @@ def _read_config(meta: Path) -> dict:
             config["labels"] = canonical_labels(config["labels"])
         except InputError:
             pass
+    if "canary" in config:  # a store from before ``copies`` existed audited one copy
+        config.setdefault("copies", defaults_of(ModelAuditConfig)["copies"])
     return config
 
 
@@ -237,13 +383,16 @@ def shadow_audit(cfg: ModelAuditConfig, *, store=None, data: ImageData | None = 
     data = (data if data is not None else load_dataset(cfg.dataset, seed=0)).to(dev)
     n = int(data.x_train.shape[0])
     _check_run(cfg, data, n, "substitution")
+    targets = canary_targets(data, cfg)
     cx, cy = make_canary(data, cfg.canary, np.random.default_rng(cfg.seed),
                          keep_label=cfg.labels == "soft" and cfg.canary != "mislabeled")
     records = torch.cat([data.x_train, cx[None].to(dev)])
     labels = torch.cat([data.y_train, torch.tensor([cy], device=dev)])
     base = torch.arange(n, device=dev)
     with_canary = base.clone()
-    with_canary[0] = n  # D: the canary substitutes for record 0
+    # D: the canary substitutes for the target records (record 0 for one copy; a group of
+    # ``copies`` records of one class, each replaced by the same canary, otherwise)
+    with_canary[torch.as_tensor(targets, device=dev)] = n
     st = Path(store) if store is not None else None
     if st is not None:
         st.mkdir(parents=True, exist_ok=True)
@@ -289,35 +438,47 @@ def shadow_audit(cfg: ModelAuditConfig, *, store=None, data: ImageData | None = 
 
 def _report(cfg, data, scores, member, accs, releases, n, score, confidence, select_fraction,
             st) -> dict:
+    score = canonical_score(score)
     pos, neg = scores[member], scores[~member]
-    fit = lira_fit if score == "lira" else None
-    if score not in ("loss", "lira"):
-        raise InputError(f"score must be 'loss' or 'lira'; got {score!r}")
     test = select_and_bound(pos, neg, delta=cfg.delta, confidence=confidence,
-                            select_fraction=select_fraction, fit=fit,
+                            select_fraction=select_fraction, fit=_FITS[score],
                             rng=np.random.default_rng(cfg.seed))
     mech = _mechanism(cfg, data, n, releases, "substitution")
-    upper, method = _accountant(mech, cfg.delta)
+    upper, method = _accountant(mech, cfg.delta, cfg.copies)
     n_cert = certifying_sizes(min(pos.size, neg.size), "split", select_fraction)
+    gdp = gdp_estimate(test.fpr_upper, test.fnr_upper, cfg.delta)
+    group = "" if cfg.copies == 1 else f", group of {cfg.copies} (copies)"
+    cp_method = f"shadow-cp: Clopper-Pearson lower bound, canary {score} score, threshold by split"
     out = {
         "command": "audit model",
         "kind": "shadow models",
-        "method": f"audit: Clopper-Pearson lower bound, canary {score} score, threshold by "
-                  "split",
+        "method": cp_method,
+        "score": score,
         "bound": "lower",
         "epsilon_lower_bound": test.epsilon_lower_bound,
         "epsilon_upper_bound": upper,
         "upper_bound_method": method,
         "ceiling": ceiling(n_cert, n_cert, cfg.delta, confidence),
         "exceeds_upper_bound": upper is not None and test.epsilon_lower_bound > upper,
+        "gdp_estimate": gdp,
         "delta": cfg.delta,
         "confidence": confidence,
-        "relation": "substitution",
+        "relation": "substitution" + group,
         "sampler": "subsets",
         "releases": releases,
         "models_per_side": int(min(pos.size, neg.size)),
         "test_accuracy_mean": float(np.mean(accs)),
         "test": test.to_dict(),
+        "estimates": [
+            _estimate("shadow-cp", cp_method, "epsilon", "lower", test.epsilon_lower_bound,
+                      cfg.delta, "substitution" + group, confidence),
+            _estimate("gdp-estimate", gdp["method"], "mu", "lower if mu-GDP",
+                      gdp["mu_lower_bound"], None, "substitution" + group, confidence),
+            _estimate("gdp-estimate", gdp["method"], "epsilon", "lower if mu-GDP",
+                      gdp["epsilon"], cfg.delta, "substitution" + group, confidence),
+            _estimate("accountant", method, "epsilon", "upper", upper, cfg.delta,
+                      "substitution" + group, None),
+        ],
         "config": asdict(cfg),
         "mechanism": None if mech is None else mech.to_dict(),
         "scores_in": pos.tolist(),
@@ -329,11 +490,18 @@ def _report(cfg, data, scores, member, accs, releases, n, score, confidence, sel
     return out
 
 
+def _estimate(name, method, quantity, bound, value, delta, relation, confidence) -> dict:
+    """One number of an audit's output, with what it is: name, method, the quantity (epsilon or
+    mu), lower or upper, the delta it is at (None for mu), the relation and the confidence."""
+    return {"name": name, "method": method, "quantity": quantity, "bound": bound,
+            "value": value, "delta": delta, "relation": relation, "confidence": confidence}
+
+
 def bound_from_store(store, *, score: str = "loss", confidence: float = 0.95,
                      select_fraction: float = 0.25, data: ImageData | None = None) -> dict:
-    """Recompute the shadow-model bound from saved scores alone: no model is trained."""
-    if score not in ("loss", "lira"):
-        raise InputError(f"score must be 'loss' or 'lira'; got {score!r}")
+    """Recompute the shadow-model bound (any score, the GDP estimate) from saved scores alone: no
+    model is trained."""
+    canonical_score(score)
     check_confidence(confidence)
     if store is None:
         raise InputError("recomputing from a store needs the store directory")
@@ -361,8 +529,9 @@ def bound_from_store(store, *, score: str = "loss", confidence: float = 0.95,
 def one_run_audit(cfg: ModelAuditConfig, *, canaries: int = 1000, guesses=None,
                   data: ImageData | None = None, device: str = "auto",
                   confidence: float = 0.95, store=None) -> dict:
-    """Steinke-Nasr-Jagielski: ``canaries`` ood canaries (random binary images, random labels),
-    each added with probability 1/2; one model; guesses on the top and bottom scores."""
+    """One training run: ``canaries`` ood canaries (random binary images, random labels), each
+    added with probability 1/2; one model; guesses on the top and bottom scores, audited by
+    Steinke-Nasr-Jagielski and, on the same guesses, by the f-DP bound of Mahloujifar et al."""
     check_audit_args(cfg, confidence=confidence, one_run=True, canaries=canaries,
                      guesses=guesses, store=store)
     dev = resolve_device(device)
@@ -385,19 +554,27 @@ def one_run_audit(cfg: ModelAuditConfig, *, canaries: int = 1000, guesses=None,
     if guesses is None:
         guesses = [(g, g) for g in (canaries // 20, canaries // 10, canaries // 5)]
     res = _one_run(scores, included, guesses, delta=cfg.delta, confidence=confidence)
+    fdp = fdp_one_run_audit(scores, included, guesses, delta=cfg.delta, confidence=confidence)
     n_train = int(pool.shape[1])
     mech = _mechanism(cfg, data, n_train, releases, "add_remove")
     upper, method = _accountant(mech, cfg.delta)
+    steinke = ("one-run (Steinke et al. 2023): p-value test with the delta term, guesses fixed "
+               f"in advance (Bonferroni over {len(guesses)})")
+    fdp_eps = ("one-run f-DP (Mahloujifar et al. 2024, Thm 9 / Alg. 3): (eps, delta) tradeoff "
+               f"family, same guesses (Bonferroni over {len(guesses)})")
+    fdp_mu = ("one-run f-DP (Mahloujifar et al. 2024, Thm 9 / Alg. 3): Gaussian tradeoff family "
+              f"G_mu, same guesses (Bonferroni over {len(guesses)}); eps at delta by Dong-Roth-Su "
+              "Cor. 2.13")
     out = {
         "command": "audit model",
-        "kind": "one run (Steinke, Nasr, Jagielski 2023)",
-        "method": "audit: one-run p-value test with the delta term, guesses fixed in advance "
-                  f"(Bonferroni over {len(guesses)})",
+        "kind": "one run (Steinke, Nasr, Jagielski 2023; Mahloujifar, Melis, Chaudhuri 2024)",
+        "method": steinke,
         "bound": "lower",
         "epsilon_lower_bound": res.epsilon_lower_bound,
         "epsilon_upper_bound": upper,
         "upper_bound_method": method,
-        "exceeds_upper_bound": upper is not None and res.epsilon_lower_bound > upper,
+        "exceeds_upper_bound": upper is not None and max(
+            res.epsilon_lower_bound, fdp.epsilon_lower_bound) > upper,
         "delta": cfg.delta,
         "confidence": confidence,
         "relation": "add_remove",
@@ -406,6 +583,19 @@ def one_run_audit(cfg: ModelAuditConfig, *, canaries: int = 1000, guesses=None,
         "n_train": n_train,
         "test_accuracy": acc,
         "one_run": res.to_dict(),
+        "fdp": fdp.to_dict(),
+        "estimates": [
+            _estimate("one-run-steinke", steinke, "epsilon", "lower", res.epsilon_lower_bound,
+                      cfg.delta, "add_remove", confidence),
+            _estimate("one-run-fdp", fdp_eps, "epsilon", "lower", fdp.epsilon_lower_bound,
+                      cfg.delta, "add_remove", confidence),
+            _estimate("one-run-fdp-gdp", fdp_mu, "mu", "lower if mu-GDP", fdp.mu_lower_bound,
+                      None, "add_remove", confidence),
+            _estimate("one-run-fdp-gdp", fdp_mu, "epsilon", "lower if mu-GDP",
+                      fdp.epsilon_from_mu, cfg.delta, "add_remove", confidence),
+            _estimate("accountant", method, "epsilon", "upper", upper, cfg.delta, "add_remove",
+                      None),
+        ],
         "config": asdict(cfg),
         "mechanism": None if mech is None else mech.to_dict(),
     }

@@ -8,6 +8,8 @@
   and the check of certified errors against an accountant's whole privacy profile;
 - :mod:`.contract`: loading a user's implementation and checking that it draws its randomness
   from the rng it is given;
+- :mod:`.one_run` and :mod:`.fdp_one_run`: one-run audits of trained models from canary guesses
+  (Steinke, Nasr, Jagielski 2023; the f-DP audit of Mahloujifar, Melis, Chaudhuri 2024);
 - :mod:`.run`: :func:`audit_mechanism`, resumable, with the accountant's upper bound beside it,
   optionally searching over neighbouring pairs;
 - :mod:`.plot`: the privacy-region PNG (matplotlib, optional).

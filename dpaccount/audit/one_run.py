@@ -14,6 +14,12 @@ and the audit reports the largest eps at which p(eps, delta) < 1 - confidence: t
 algorithm is not (eps, delta)-DP, at that confidence. The guess counts (k+, k-) must be fixed
 before looking at the scores; several fixed choices are allowed with a Bonferroni correction
 (each tested at (1 - confidence)/L), which :func:`one_run_audit` applies.
+
+The same guesses can be audited through the whole tradeoff function of the hypothesised mechanism
+instead (Mahloujifar, Melis, Chaudhuri 2024): ``dpaccount.audit.fdp_one_run``. With delta = 0 the
+binomial tail here is exact (randomised response attains it) and that bound can only match it;
+it pays delta inside the tradeoff function rather than as ``2 m delta``, so it is the stronger
+one when ``m delta`` is not small, and its Gaussian family gives mu.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from scipy import stats
 from .bounds import check_audit_delta, check_confidence
 from ..errors import InputError
 
-__all__ = ["p_value", "one_run_epsilon", "one_run_audit", "OneRunResult"]
+__all__ = ["p_value", "one_run_epsilon", "one_run_audit", "OneRunResult", "guess_counts"]
 
 
 def p_value(m: int, r: int, v: int, eps: float, delta: float) -> float:
@@ -90,6 +96,21 @@ def one_run_audit(scores, included, guesses, *, delta: float,
     """Steinke-Nasr-Jagielski audit from per-canary ``scores`` (larger: more likely included)
     and the true ``included`` flags. ``guesses``: a list of (k+, k-) fixed in advance; with
     more than one, each is tested at (1 - confidence)/L and the best is reported."""
+    m, n_in, counts, conf_each = guess_counts(scores, included, guesses, confidence)
+    best = None
+    for kp, kn, v in counts:
+        eps = one_run_epsilon(m, kp + kn, v, delta, conf_each)
+        if best is None or eps > best.epsilon_lower_bound:
+            best = OneRunResult(eps, m, n_in, kp, kn, v, len(counts), delta, confidence)
+    return best
+
+
+def guess_counts(scores, included, guesses, confidence: float):
+    """The guesses of a one-run audit, checked and counted: ``(m, included, [(k+, k-, v)],
+    confidence_each)``, with ``v`` the correct guesses when the ``k+`` highest scores are
+    guessed "in" and the ``k-`` lowest "out", and each choice's confidence after the Bonferroni
+    correction over the choices (fixed in advance). Shared by every one-run estimator, so that
+    they judge the same guesses."""
     s = np.asarray(scores, dtype=float).ravel()
     inc = np.asarray(included, dtype=bool).ravel()
     if s.shape != inc.shape or s.size == 0:
@@ -103,12 +124,8 @@ def one_run_audit(scores, included, guesses, *, delta: float,
         raise InputError(f"guesses must be (k+, k-) pairs with 0 < k+ + k- <= {m}; got {guesses!r}")
     conf_each = 1.0 - (1.0 - check_confidence(confidence)) / len(choices)
     order = np.argsort(s, kind="stable")  # ascending
-    best = None
+    counts = []
     for kp, kn in choices:
         top, bottom = order[m - kp:] if kp else order[:0], order[:kn]
-        v = int(inc[top].sum() + (~inc[bottom]).sum())
-        eps = one_run_epsilon(m, kp + kn, v, delta, conf_each)
-        if best is None or eps > best.epsilon_lower_bound:
-            best = OneRunResult(eps, m, int(inc.sum()), kp, kn, v, len(choices), delta,
-                                confidence)
-    return best
+        counts.append((kp, kn, int(inc[top].sum() + (~inc[bottom]).sum())))
+    return m, int(inc.sum()), counts, conf_each

@@ -2,6 +2,9 @@
 scores) and their command line."""
 
 import json
+import math
+
+import numpy as np
 
 import pytest
 
@@ -90,3 +93,150 @@ def test_cli_audit_model_json_and_plots(tmp_path):
 def test_cli_audit_model_bad_input(args, match):
     assert_usage_error(run_cli("audit", "model", "--dataset", "synthetic", "--models", "4",
                                *args), match)
+
+
+# ---------------------------------------------------------------- stronger canaries, estimators
+
+from scipy import stats  # noqa: E402
+
+from training.model_audit import (canary_targets, group_accountant, make_canary,  # noqa: E402
+                                  one_run_audit)
+
+
+def test_crafted_canary_is_the_far_corner_with_the_rarest_label():
+    data = synthetic()
+    x, y = make_canary(data, "crafted", np.random.default_rng(0))
+    counts = np.bincount(data.y_train.numpy(), minlength=data.num_classes)
+    assert y == int(np.argmin(counts))
+    # a corner of [0, 1]^d: each pixel at the end farther from the mean training image
+    mean = data.x_train.numpy().mean(0)
+    assert set(np.unique(x.numpy())) <= {0.0, 1.0}
+    assert np.all(np.abs(x.numpy() - mean) >= 0.5 - 1e-7)
+    # the records it replaces carry its label (the substitution keeps labels)
+    t = canary_targets(data, ModelAuditConfig(canary="crafted", copies=3, **SMALL))
+    assert t.size == 3 and np.all(data.y_train.numpy()[t] == y)
+    assert list(canary_targets(data, ModelAuditConfig(canary="corner", **SMALL))) == [0]
+    with pytest.raises(ValueError, match="copies must be at most"):
+        canary_targets(data, ModelAuditConfig(canary="crafted", copies=10**4, **SMALL))
+
+
+def test_estimators_on_one_store(tmp_path):
+    data = synthetic()
+    cfg = ModelAuditConfig(k=1, noise=0.0, canary="crafted", **SMALL)
+    loss = shadow_audit(cfg, data=data, store=tmp_path / "s")
+    # the GDP estimate is the mu of the certified rates, here through scipy.stats
+    t, g = loss["test"], loss["gdp_estimate"]
+    want = stats.norm.isf(t["fpr_upper"]) - stats.norm.ppf(t["fnr_upper"])
+    assert g["mu_lower_bound"] == pytest.approx(max(want, 0.0), rel=1e-9)
+    assert g["mu_lower_bound"] > 0 and g["epsilon"] > 0 and "mu-GDP" in g["note"]
+    names = {(e["name"], e["quantity"]) for e in loss["estimates"]}
+    assert {("shadow-cp", "epsilon"), ("gdp-estimate", "mu"), ("gdp-estimate", "epsilon"),
+            ("accountant", "epsilon")} <= names
+    for e in loss["estimates"]:
+        assert e["method"] and e["relation"].startswith("substitution")
+        assert (e["delta"] is None) == (e["quantity"] == "mu")
+    # offline LiRA is a monotone map of the loss for one canary: the same test, the same bound
+    off = bound_from_store(tmp_path / "s", score="lira-offline", data=data)
+    assert off["epsilon_lower_bound"] == loss["epsilon_lower_bound"]
+    on = bound_from_store(tmp_path / "s", score="lira-online", data=data)
+    old = bound_from_store(tmp_path / "s", score="lira", data=data)  # the old name
+    assert on["score"] == old["score"] == "lira-online"
+    assert on["epsilon_lower_bound"] == old["epsilon_lower_bound"]
+    assert 0 <= on["epsilon_lower_bound"] <= on["ceiling"]
+
+
+def test_store_from_before_copies_is_reused(tmp_path):
+    data = synthetic()
+    cfg = ModelAuditConfig(k=1, noise=0.0, **dict(SMALL, models=8, epochs=2))
+    first = shadow_audit(cfg, data=data, store=tmp_path / "s")
+    meta = tmp_path / "s" / "audit.json"
+    old = json.loads(meta.read_text())
+    del old["config"]["copies"]  # what a store written before this field looks like
+    meta.write_text(json.dumps(old))
+    block = next((tmp_path / "s").glob("block-*.npz"))
+    mtime = block.stat().st_mtime_ns
+    again = shadow_audit(cfg, data=data, store=tmp_path / "s")
+    assert block.stat().st_mtime_ns == mtime
+    assert again["epsilon_lower_bound"] == first["epsilon_lower_bound"]
+    with pytest.raises(ValueError, match="differs in copies"):
+        shadow_audit(ModelAuditConfig(k=1, noise=0.0, copies=2, **dict(SMALL, models=8,
+                                                                        epochs=2)),
+                     data=data, store=tmp_path / "s")
+
+
+def test_copies_are_audited_against_the_group_bound():
+    data = synthetic()
+    single = shadow_audit(ModelAuditConfig(k=4, noise=2.0, canary="crafted",
+                                           **dict(SMALL, epochs=3, models=8)), data=data)
+    group = shadow_audit(ModelAuditConfig(k=4, noise=2.0, canary="crafted", copies=3,
+                                          **dict(SMALL, epochs=3, models=8)), data=data)
+    assert group["upper_bound_method"].startswith("group of 3")
+    assert "group of 3" in group["relation"]
+    # a group bound can never be below the bound for one of its records
+    assert group["epsilon_upper_bound"] >= single["epsilon_upper_bound"]
+    assert not group["exceeds_upper_bound"]
+
+
+def test_group_privacy_branch_of_the_group_accountant():
+    # small eps per record (large noise, one epoch): group privacy (c eps, c e^{(c-1) eps} delta)
+    # is then finite, and the reported pair must keep the group's delta at most delta
+    from dpaccount import InstaHide
+    from dpaccount.selection import tightest
+
+    mech = InstaHide(k=4, noise=40.0, n=512, diameter=64.0, releases=512, sampler="subsets",
+                     relation="substitution", labels="noised")
+    eps, method = group_accountant(mech, 2, 1e-5)
+    # here group privacy beats direct accounting (which claims no amplification for a group)
+    assert method.startswith("group of 2: group privacy")
+    import re
+
+    e1, d1 = (float(x) for x in re.search(r"eps ([\d.e+-]+) at delta ([\d.e+-]+)",
+                                          method).groups())
+    # the method prints eps to 4 digits and delta to 3: rel 1e-3
+    assert eps == pytest.approx(2 * e1, rel=1e-3)
+    assert 2 * math.exp(e1) * d1 <= 1e-5 * (1 + 1e-3)
+    assert eps >= 2 * tightest(mech, 1e-5).epsilon  # c eps_1 at a smaller delta_1
+
+
+def test_one_run_reports_steinke_and_fdp_on_the_same_guesses():
+    data = synthetic()
+    cfg = ModelAuditConfig(k=1, noise=0.0, labels="noised", **dict(SMALL, epochs=5))
+    r = one_run_audit(cfg, canaries=200, data=data)
+    o, f = r["one_run"], r["fdp"]
+    assert (f["canaries"], f["included"], f["choices"]) == (o["canaries"], o["included"],
+                                                            o["choices"])
+    assert f["epsilon_lower_bound"] >= 0 and f["mu_lower_bound"] >= 0
+    names = [e["name"] for e in r["estimates"]]
+    assert names == ["one-run-steinke", "one-run-fdp", "one-run-fdp-gdp", "one-run-fdp-gdp",
+                     "accountant"]
+    assert all(e["relation"] == "add_remove" for e in r["estimates"])
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--copies", "0"], "copies"),
+    (["--one-run", "--canary", "corner", "--labels", "noised"], "canary must be 'ood'"),
+    (["--one-run", "--copies", "2", "--labels", "noised"], "copies must be 1"),
+    (["--one-run", "--score", "lira-online", "--labels", "noised"], "--score"),
+    (["--score", "lira-both"], "score"),
+    (["--copies", "100000"], "copies must be at most"),
+])
+def test_cli_audit_model_bad_new_input(args, match):
+    assert_usage_error(run_cli("audit", "model", "--dataset", "synthetic", "--models", "4",
+                               *args), match)
+
+
+def test_cli_audit_model_estimators_text_and_json():
+    p = run_cli("audit", "model", "--dataset", "synthetic", "--epochs", "2", "--models", "8",
+                "--block", "16", "--noise", "0", "--k", "1", "--canary", "crafted",
+                "--copies", "2", "--score", "lira-online", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["score"] == "lira-online" and out["config"]["copies"] == 2
+    assert "gdp_estimate" in out and len(out["estimates"]) == 4
+    t = run_cli("audit", "model", "--dataset", "synthetic", "--epochs", "2", "--models", "8",
+                "--one-run", "--canaries", "100", "--noise", "0", "--k", "1")
+    assert t.returncode == 0, t.stderr
+    for name in ("one-run-steinke: epsilon >=", "one-run-fdp: epsilon >=",
+                 "one-run-fdp-gdp: mu >=", "one-run-fdp-gdp: epsilon >="):
+        assert name in t.stdout
+    assert "at delta 1e-05, relation add_remove" in t.stdout
