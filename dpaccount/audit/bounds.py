@@ -191,8 +191,12 @@ def check_profile(a: float, b: float, eps_grid, deltas, *, threshold: float, fp:
                   fn: int, pos: int, confidence: float) -> ProfileCheck:
     """:class:`ProfileCheck` of one certified error pair against ``deltas`` (the accountant's
     delta at each eps of ``eps_grid``)."""
-    _, j = _profile_choice(np.array([a]), np.array([b]), eps_grid, deltas)
-    shown = float(forced_delta(np.array([a]), np.array([b]), eps_grid)[0, j])
+    forced = forced_delta(np.array([a]), np.array([b]), eps_grid)[0]
+    gap = forced - np.asarray(deltas, dtype=float)
+    # the closest approach among the eps where the errors force anything at all (elsewhere
+    # both are 0 and the comparison says nothing)
+    j = int(np.argmax(np.where(forced > 0, gap, -np.inf))) if np.any(forced > 0) else 0
+    shown = float(forced[j])
     claimed = float(np.asarray(deltas, dtype=float)[j])
     return ProfileCheck(shown > claimed, float(np.asarray(eps_grid)[j]), claimed, shown,
                         float(threshold), int(fp), int(neg), int(fn), int(pos), float(a),
