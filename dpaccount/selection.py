@@ -8,6 +8,8 @@ the method that produced its number.
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 from .accountants import ACCOUNTANTS, EpsilonResult, release_rows, width_note
@@ -70,7 +72,18 @@ class EpsilonTable:
 
 
 def _whole_run(event, delta) -> list:
-    return [acc.row(event, delta) for acc in ACCOUNTANTS]
+    """Every accountant's row for the whole run. Kept for the last 256 (event, delta) asked:
+    events are frozen, so the same question (a certificate after a summary of the same run, a
+    re-check after a calibration) is answered once."""
+    try:
+        return list(_rows(event, delta))
+    except TypeError:  # an event that cannot be hashed is simply computed
+        return [acc.row(event, delta) for acc in ACCOUNTANTS]
+
+
+@functools.lru_cache(maxsize=256)
+def _rows(event, delta) -> tuple:
+    return tuple(acc.row(event, delta) for acc in ACCOUNTANTS)
 
 
 def epsilon(event, delta: float) -> EpsilonTable:

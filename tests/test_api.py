@@ -41,7 +41,8 @@ def test_two_phase_composition_equals_the_cli():
     assert len(out["phases"]) == 2
     assert out["phases"][1]["mechanism"]["noise"] == 4.0
     assert [r["method"] for r in out["phases"][0]["results"]] == [
-        "naive", "per_release", "amplified", "basic", "advanced", "kov", "rdp", "pld"]
+        "naive", "per_release", "amplified", "basic", "advanced", "kov", "rdp", "pld",
+        "pld-tilted"]
 
 
 def test_step_accountant_equals_the_cli():

@@ -545,7 +545,8 @@ def test_calibrate_k_small_k_max_answers_at_once(capsys):
                    "--k-max", "2", "--json")
     assert time.perf_counter() - t0 < 10
     res = json.loads(out)
-    assert res["value"] == 2 and res["method"] in ("basic", "advanced", "kov", "rdp", "pld")
+    assert res["value"] in (1, 2) and res["method"] in ("basic", "advanced", "kov", "rdp", "pld",
+                                                      "pld-tilted")
     assert res["meets_target"] and "tightest" in res
 
 

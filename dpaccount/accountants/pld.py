@@ -56,7 +56,7 @@ def _pair_reason(phase: InstaHide) -> str | None:
         return reason
     if phase.eps0 > MAX_EPS0:
         return (f"the lattice covers eps0 <= {MAX_EPS0:g}; this run has eps0 = "
-                f"{phase.eps0:.4g} (see the kov and rdp rows)")
+                f"{phase.eps0:.4g} (see the pld-tilted row)")
     return None
 
 

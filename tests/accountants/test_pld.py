@@ -10,7 +10,7 @@ from scipy import integrate
 from dpaccount import InstaHide
 from dpaccount.numerics import closed_form as cf
 from dpaccount import tightest
-from dpaccount.accountants import KOVAccountant, PLDAccountant, RDPAccountant
+from dpaccount.accountants import HitsAccountant, KOVAccountant, PLDAccountant, RDPAccountant
 from dpaccount.numerics.laplace_pair import LaplaceMixturePair
 from dpaccount.numerics.lattice import LossComposition
 
@@ -104,9 +104,11 @@ def test_wide_loss_range_is_refused_by_name_and_tightest_says_which_method():
     kov = cf.kov_epsilon(cf.amplified_epsilon(100.0, 0.01), 10, 1e-5)
     assert KOVAccountant().epsilon(m, 1e-5).epsilon == kov
     rdp = RDPAccountant().epsilon(m, 1e-5).epsilon
+    tilted = HitsAccountant().epsilon(m, 1e-5).epsilon  # the accountant beyond the lattice
     best = tightest(m, 1e-5)
-    assert best.epsilon == min(kov, rdp)
-    assert best.method == ("kov" if kov <= rdp else "rdp")
+    assert best.epsilon == min(kov, rdp, tilted)
+    assert best.method == min([("kov", kov), ("rdp", rdp), ("pld-tilted", tilted)],
+                              key=lambda r: r[1])[0]
 
 
 @pytest.mark.parametrize("bad", [dict(q=0.0, s=1.0, b=1.0), dict(q=0.5, s=-1.0, b=1.0),
