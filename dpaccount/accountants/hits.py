@@ -15,10 +15,11 @@ import functools
 import math
 
 from ..errors import Unsupported
-from ..events import Labels, Relation, phases_of
+from ..events import Relation, phases_of
 from ..numerics.hits import Component, FlatLaw, HitsError
 from ..validate import check_delta
-from .base import Accountant, relative_width, width_note
+from .base import Accountant
+from .pld import interval_result
 
 __all__ = ["HitsAccountant", "MIN_EPS0", "MAX_EPS0", "MAX_RELEASES"]
 
@@ -195,25 +196,8 @@ class HitsAccountant(Accountant):
             return worst, att_lo
 
         (nc, pair_lo, up), att_lo = self._run(work)
-        lower = min(att_lo, up)
-        width = relative_width(lower, up)
-        disc = relative_width(pair_lo, up)
-        substitution = event.relation is Relation.SUBSTITUTION
-        pair_word = ("symmetrised pair (dominates every substitution pair under composition)"
-                     if substitution else "pair in both directions")
-        note = (f"privacy loss distribution of the {pair_word}, rounded under the tilted "
-                f"measure; {event.label_note}; worst case over datasets (1-D records) in "
-                f"[epsilon_lower, epsilon_upper], {width_note(lower, up)}")
-        if width >= 0.01 and substitution:
-            note += (f"; the lattice costs {disc:.2%}, the rest is the gap between the dominating "
-                     "pair and the worst concrete pair found")
-        if len(phases) > 1:
-            note += f"; {len(phases)} phases convolved"
-        return self.result(
-            event, up, delta, lower=lower, note=note,
-            extra={"interval_width": width, "pair_epsilon_lower": pair_lo,
-                   "discretisation_width": disc,
-                   "worst_class_size": nc if event.labels is Labels.SOFT else None})
+        return interval_result(self, event, phases, delta, nc, pair_lo, up, att_lo,
+                               ", rounded under the tilted measure")
 
     def _delta(self, event, phases, epsilon):
         def work():

@@ -35,7 +35,7 @@ from ..numerics.lattice import LatticeError, LossComposition
 from .base import Accountant, relative_width, width_note
 
 __all__ = ["PLDAccountant", "dominating_laws", "attained_laws", "shared_composition",
-           "dominating_compositions", "attained_composition", "MAX_EPS0"]
+           "dominating_compositions", "attained_composition", "interval_result", "MAX_EPS0"]
 
 
 def _laws(phase: InstaHide, directions, inclusion) -> tuple:
@@ -113,6 +113,36 @@ def attained_composition(event) -> LossComposition:
     return shared_composition(tuple((attained_laws(p), p.releases) for p in phases))
 
 
+def interval_result(acc: Accountant, event, phases, delta, nc, pair_lo: float, up: float,
+                    att_lo: float, numerics: str = ""):
+    """The row of a PLD-type accountant: the dominating pair's upper end ``up`` (its own lower
+    end ``pair_lo`` says what the numerics cost), the attained pair's lower end ``att_lo``, and a
+    note that says which pair, the interval's width and where it comes from. ``numerics`` names
+    how the laws were composed, where it is not the uniform lattice."""
+    lower = min(att_lo, up)
+    width = relative_width(lower, up)
+    disc = relative_width(pair_lo, up)
+    substitution = event.relation is Relation.SUBSTITUTION
+    pair_word = ("symmetrised pair (dominates every substitution pair under composition)"
+                 if substitution else "pair in both directions")
+    note = (f"privacy loss distribution of the {pair_word}{numerics}; {event.label_note}; worst "
+            f"case over datasets (1-D records) in [epsilon_lower, epsilon_upper], "
+            f"{width_note(lower, up)}")
+    if width >= 0.01 and substitution:
+        note += (f"; the lattice costs {disc:.2%}, the rest is the gap between the dominating "
+                 "pair and the worst concrete pair found")
+    if len(phases) > 1:
+        note += f"; {len(phases)} phases convolved"
+    sizes = {c for p in phases for c in (p.class_sizes or ())}
+    if len(sizes) > 1:
+        note += f"; worst class size {nc}"
+    return acc.result(
+        event, up, delta, lower=lower, note=note,
+        extra={"interval_width": width, "pair_epsilon_lower": pair_lo,
+               "discretisation_width": disc,
+               "worst_class_size": nc if event.labels is Labels.SOFT else None})
+
+
 class PLDAccountant(Accountant):
     """Privacy loss distributions on a lattice: a sound upper bound (the dominating laws) and a
     lower end (a concrete pair), for the subsets and Poisson samplers with eps0 <= 30."""
@@ -151,28 +181,7 @@ class PLDAccountant(Accountant):
             att_lo, _ = attained_composition(event).epsilon(delta)
             return worst, att_lo
         (nc, pair_lo, up), att_lo = self._lattice(work)
-        lower = min(att_lo, up)
-        width = relative_width(lower, up)
-        disc = relative_width(pair_lo, up)
-        substitution = event.relation is Relation.SUBSTITUTION
-        pair_word = ("symmetrised pair (dominates every substitution pair under composition)"
-                     if substitution else "pair in both directions")
-        note = (f"privacy loss distribution of the {pair_word}; {event.label_note}; worst case "
-                f"over datasets (1-D records) in [epsilon_lower, epsilon_upper], "
-                f"{width_note(lower, up)}")
-        if width >= 0.01 and substitution:
-            note += (f"; the lattice costs {disc:.2%}, the rest is the gap between the dominating "
-                     "pair and the worst concrete pair found")
-        if len(phases) > 1:
-            note += f"; {len(phases)} phases convolved"
-        sizes = {c for p in phases for c in (p.class_sizes or ())}
-        if len(sizes) > 1:
-            note += f"; worst class size {nc}"
-        return self.result(
-            event, up, delta, lower=lower, note=note,
-            extra={"interval_width": width, "pair_epsilon_lower": pair_lo,
-                   "discretisation_width": disc,
-                   "worst_class_size": nc if event.labels is Labels.SOFT else None})
+        return interval_result(self, event, phases, delta, nc, pair_lo, up, att_lo)
 
     def _delta(self, event, phases, epsilon):
         def work():

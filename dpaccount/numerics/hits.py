@@ -30,15 +30,11 @@ Errors of floating point are bounded and added (``docs/pld_hits.md``, "Floating 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.signal import fftconvolve
-from scipy.special import gammaln
 
 from ..errors import InputError
-from ..validate import check_count, check_delta
 
 __all__ = ["Component", "FlatLaw", "HitsError", "DIRECTIONS", "component_pieces", "law_pieces"]
 
