@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,7 +167,10 @@ class MechanismAudit:
             "trials_per_side": self.trials,
             "fit_trials_per_side": self.fit_trials,
             "search_trials_per_side": self.search_trials,
-            "pair_search": [{"pair": d, "search_epsilon": e} for d, e in self.search],
+            "pair_search": [{"pair": d, "search_epsilon": e if math.isfinite(e) else None,
+                             **({} if math.isfinite(e) else
+                                {"note": "not searched: the statistic cannot score this pair"})}
+                            for d, e in self.search],
             "relation": self.mechanism.relation.value,
             "sampler": self.mechanism.sampler.value,
             "releases": self.mechanism.releases,
@@ -183,6 +187,8 @@ class MechanismAudit:
                 if self.exceeds_upper_bound else "")
         pc = self.test.profile
         profile = [] if pc is None else [
+            "profile check: the certified errors force no delta at any eps (consistent)"
+        ] if pc.delta_shown == 0 else [
             f"profile check: at eps {pc.epsilon:.4g} the certified errors force delta >= "
             f"{pc.delta_shown:.4g}; the accountant ({self.accountant}) claims delta <= "
             f"{pc.delta_claimed:.4g} there"
@@ -576,16 +582,25 @@ def _search_pair(mech, candidates, release_fn, faithful, statistic, n, delta, co
             stat = LearnedLLR(cand, delta, confidence).fit(*z, certifying=certifying)
             e = max(stat.scores_of_candidates.values())
         else:
-            if statistic == "exact-llr":
-                stat = ExactLLR(faithful, cand)
-            elif statistic == "projection":
-                stat = Projection(cand)
-            else:
-                stat = statistic
+            try:
+                if statistic == "exact-llr":
+                    stat = ExactLLR(faithful, cand)
+                elif statistic == "projection":
+                    stat = Projection(cand)
+                else:
+                    stat = statistic
+            except InputError:
+                # a pair this statistic cannot score (the permutation sampler's exact LLR
+                # covers one shape of pair) is left out of the search, and shown as -inf
+                shown.append(-math.inf)
+                continue
             e = best_projected_epsilon(stat(z[0]), stat(z[1]), delta=delta,
                                        confidence=confidence, size=certifying)
         shown.append(float(e))
     best = int(np.argmax(shown))
+    if shown[best] == -math.inf:
+        raise InputError(f"the statistic {statistic!r} can score none of the candidate pairs; "
+                         "use a black-box statistic (learned-llr or projection)")
     return candidates[best], tuple((c.description, e) for c, e in zip(candidates, shown))
 
 

@@ -139,3 +139,16 @@ def test_labelled_pairs_are_checked_against_the_mechanism():
         NeighbourPair(np.ones((3, 3)), np.ones((3, 3)), "substitution", label_columns=2)
     with pytest.raises(InputError, match="pair must be"):
         audit_mechanism(plain, delta=1e-2, trials=100, pair="everything")
+
+
+def test_the_search_leaves_out_pairs_its_statistic_cannot_score():
+    """The permutation sampler's exact LLR covers pairs of n - 1 equal records plus one; the
+    search skips the split candidate instead of refusing the audit, and says so."""
+    mech = InstaHide(labels="none", k=2, noise=1.0, n=4, diameter=4.0, releases=4,
+                     sampler="permutation")
+    r = audit_mechanism(mech, delta=1e-2, trials=4000, seed=0, pair="search")
+    shown = dict(r.search)
+    assert any(e == float("-inf") for e in shown.values())
+    assert "split" not in r.pair.description
+    rows = r.to_dict()["pair_search"]
+    assert any(row["search_epsilon"] is None and "not searched" in row["note"] for row in rows)
