@@ -19,7 +19,7 @@ from ..events import Relation, phases_of
 from ..numerics.hits import Component, FlatLaw, HitsError
 from ..validate import check_delta
 from .base import Accountant
-from .pld import interval_result
+from .pld import interval_result, phases_reason
 
 __all__ = ["HitsAccountant", "MIN_EPS0", "MAX_EPS0", "MAX_RELEASES"]
 
@@ -141,15 +141,7 @@ class HitsAccountant(Accountant):
         if event.releases > MAX_RELEASES:
             return (f"the tilted lattice covers at most {MAX_RELEASES:.0e} releases; this run "
                     f"has {event.releases:.3g}")
-        for i, p in enumerate(phases):
-            reason = _reason(p)
-            if reason is not None:
-                return reason if len(phases) == 1 else f"phase {i + 1}: {reason}"
-        sizes = {tuple(nc for nc, _ in p.inclusion_mixtures()) for p in phases}
-        if len(sizes) > 1:
-            return ("the phases show different class sizes; the PLD composes phases of one "
-                    "dataset (see the rdp row)")
-        return None
+        return phases_reason(phases, _reason)
 
     # ---- which laws ----
     @staticmethod

@@ -35,7 +35,8 @@ from ..numerics.lattice import LatticeError, LossComposition
 from .base import Accountant, relative_width, width_note
 
 __all__ = ["PLDAccountant", "dominating_laws", "attained_laws", "shared_composition",
-           "dominating_compositions", "attained_composition", "interval_result", "MAX_EPS0"]
+           "dominating_compositions", "attained_composition", "interval_result", "phases_reason",
+           "MAX_EPS0"]
 
 
 def _laws(phase: InstaHide, directions, inclusion) -> tuple:
@@ -113,6 +114,20 @@ def attained_composition(event) -> LossComposition:
     return shared_composition(tuple((attained_laws(p), p.releases) for p in phases))
 
 
+def phases_reason(phases, reason_of) -> str | None:
+    """Why a PLD-type accountant cannot compose these phases (None: it can): the first phase
+    ``reason_of`` refuses, named by its number, or class sizes that differ between phases."""
+    for i, p in enumerate(phases):
+        reason = reason_of(p)
+        if reason is not None:
+            return reason if len(phases) == 1 else f"phase {i + 1}: {reason}"
+    sizes = {tuple(nc for nc, _ in p.inclusion_mixtures()) for p in phases}
+    if len(sizes) > 1:
+        return ("the phases show different class sizes; the PLD composes phases of one "
+                "dataset (see the rdp row)")
+    return None
+
+
 def interval_result(acc: Accountant, event, phases, delta, nc, pair_lo: float, up: float,
                     att_lo: float, numerics: str = ""):
     """The row of a PLD-type accountant: the dominating pair's upper end ``up`` (its own lower
@@ -152,16 +167,7 @@ class PLDAccountant(Accountant):
               "2018 Thm 2; Koskela et al. 2020 (FFT); docs/pld.md")
 
     def supports(self, event) -> str | None:
-        phases = phases_of(event)
-        for i, p in enumerate(phases):
-            reason = _pair_reason(p)
-            if reason is not None:
-                return reason if len(phases) == 1 else f"phase {i + 1}: {reason}"
-        sizes = {tuple(nc for nc, _ in p.inclusion_mixtures()) for p in phases}
-        if len(sizes) > 1:
-            return ("the phases show different class sizes; the PLD composes phases of one "
-                    "dataset (see the rdp row)")
-        return None
+        return phases_reason(phases_of(event), _pair_reason)
 
     def _lattice(self, fn):
         try:
