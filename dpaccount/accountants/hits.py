@@ -17,6 +17,7 @@ import math
 from ..errors import Unsupported
 from ..events import Relation, phases_of
 from ..numerics.hits import Component, FlatLaw, HitsError
+from ..numerics.roots import largest_exceeding, smallest_meeting
 from ..validate import check_delta
 from .base import Accountant
 from .pld import interval_result, phases_reason
@@ -72,8 +73,6 @@ class LawSet:
 
     def epsilon(self, delta, *, which=("upper", "lower")):
         """(lower, upper) on the epsilon of these alternatives at ``delta``."""
-        from scipy.optimize import brentq
-
         # the cut tolerance never above 1e-9 and rounded down to a power of 10: one composition
         # serves every delta >= 1e-5 and every delta of one decade below (a certificate's grid,
         # a calibration's checks); a smaller cut only tightens
@@ -85,30 +84,11 @@ class LawSet:
         if "upper" in which:
             def f_up(e):
                 return self.upper(e, (bad,), (tol,)) - delta
-            if f_up(0.0) <= 0:
-                upper = 0.0
-            elif f_up(top) > 0:
-                upper = top
-            else:
-                upper = brentq(f_up, 0.0, top, xtol=1e-12 * max(top, 1e-300), rtol=1e-12)
-                step = 1e-12 * max(upper, 1e-300)
-                while upper < top and f_up(upper) > 0:
-                    upper = min(top, upper + step)
-                    step *= 2
+            upper = smallest_meeting(f_up, top)
         if "lower" in which:
             def f_lo(e):
                 return self.lower(e, (bad,), (tol,)) - delta
-            hi = top
-            if f_lo(0.0) <= 0:
-                lower = 0.0
-            elif f_lo(hi) > 0:
-                lower = hi
-            else:
-                lower = brentq(f_lo, 0.0, hi, xtol=1e-12 * max(hi, 1e-300), rtol=1e-12)
-                step = 1e-12 * max(lower, 1e-300)
-                while lower > 0 and f_lo(lower) <= 0:
-                    lower = max(0.0, lower - step)
-                    step *= 2
+            lower = largest_exceeding(f_lo, top)
         return lower, upper
 
     def delta(self, eps):

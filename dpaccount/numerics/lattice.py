@@ -36,13 +36,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 from scipy.signal import fftconvolve
 from scipy.special import logsumexp
 
 from ..errors import InputError
 from ..validate import check_count, check_delta
 from .laplace_pair import LaplaceMixturePair, LossLaw
+from .roots import largest_exceeding, smallest_meeting
 
 __all__ = ["LossComposition", "LatticeError"]
 
@@ -384,24 +384,8 @@ class LossComposition:
         def f_lo(e):
             return max(p.delta_lower(e, delta) for p in profs) - delta
 
-        if f_up(0.0) <= 0:
-            upper = 0.0
-        elif f_up(top) > 0:
-            upper = top
-        else:
-            upper = brentq(f_up, 0.0, top, xtol=1e-12 * max(top, 1e-12), rtol=1e-12)
-            step = 1e-12 * max(upper, 1e-12)
-            while f_up(upper) > 0:
-                upper += step
-                step *= 2
+        upper = smallest_meeting(f_up, top, floor=1e-12)
         # lower: delta_lower(e) > delta proves the true epsilon exceeds e
-        if upper == 0.0 or f_lo(0.0) <= 0:
-            lower = 0.0
-        else:
-            lower = brentq(f_lo, 0.0, upper, xtol=1e-12 * max(upper, 1e-12), rtol=1e-12)
-            step = 1e-12 * max(lower, 1e-12)
-            while lower > 0 and f_lo(lower) <= 0:
-                lower = max(0.0, lower - step)
-                step *= 2
+        lower = largest_exceeding(f_lo, upper, floor=1e-12)
         return min(lower, upper), upper
 
