@@ -15,6 +15,7 @@ import sys
 
 from . import __version__
 from .errors import InputError
+from .executors import EXECUTORS, UnitFailed, check_executor_args
 from .files import check_input_dir, check_output_dir, check_output_file
 from .events import MAX_RELEASES, ComposedEvent, InstaHide, Labels, Relation, Sampler, \
     image_diameter, image_norm, parse_class_sizes, parse_image_shape, parse_value_range
@@ -187,6 +188,31 @@ def _add_mechanism_args(p: argparse.ArgumentParser, defaults: dict = DEFAULTS) -
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+
+def _block(text: str):
+    if text == "auto":
+        return "auto"
+    try:
+        return _int_like("block")(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"block must be a positive integer or auto; got "
+                                         f"{text!r}") from None
+
+
+def _add_executor_args(p, unit: str) -> None:
+    g = p.add_argument_group("executor (where the work units run; docs/scale.md)")
+    g.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help=f"local: this process; ray: Ray tasks, one per {unit} "
+                        "(pip install 'dpaccount[ray]'); default local")
+    g.add_argument("--ray-address", metavar="ADDRESS",
+                   help="a running Ray cluster (host:port, ray://host:port or auto); "
+                        "default: start a local Ray runtime")
+
+
+def _check_executor(args) -> None:
+    check_executor_args(args.executor, args.ray_address, flag="--executor")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dpaccount",
                 description="Privacy accounting for DP-InstaHide (k-way mixup + Laplace noise).")
@@ -251,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     am.add_argument("--store", metavar="DIR",
                     help="directory for resumable results (finished blocks are reused)")
     am.add_argument("--plot", metavar="FILE.png", help="write the privacy-region plot here")
+    _add_executor_args(am, "block of trials")
     am.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                     help="progress bar on stderr (default: when stderr is a terminal)")
     mo = asub.add_parser("model", help="audit trained models: shadow models or one run "
@@ -282,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"MLP hidden width (default {md['hidden']})")
     mo.add_argument("--models", type=_int_like("models"), default=md["models"],
                     help=f"shadow models per side (default {md['models']})")
-    mo.add_argument("--block", type=_int_like("block"), default=md["block"],
-                    help=f"models trained together (default {md['block']})")
+    mo.add_argument("--block", type=_block, default=md["block"],
+                    help=f"models trained together, one work unit (default {md['block']}); "
+                         "auto: on CUDA as many as fit in the GPU's free memory")
 
     mo.add_argument("--score", choices=SCORES, default="loss",
                     help="canary loss; LiRA (Carlini et al. 2022) fitted on the selection "
@@ -308,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="recompute the bound from the scores in --store, training nothing")
     mo.add_argument("--plot", metavar="FILE.png", help="privacy-region plot (shadow models)")
     mo.add_argument("--roc", metavar="FILE.png", help="ROC curve, log-log (shadow models)")
+    _add_executor_args(mo, "block of shadow models")
     mo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     mo.add_argument("--json", action="store_true")
     pe = sub.add_parser("poison-eval", help="poisoning and backdoor attacks against the "
@@ -319,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="results, written after every run; a rerun skips finished runs "
                          "(default poison-eval.json)")
     pe.add_argument("--plot", metavar="FILE.png", help="attack success against clean accuracy")
+    pe.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
+                    help="where each training runs (cuda: each cell asks Ray for a GPU under "
+                         "--executor ray); default auto")
+    _add_executor_args(pe, "grid cell")
     pe.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     pe.add_argument("--json", action="store_true", help="print the summary rows as JSON")
     t = sub.add_parser("train", help="train with DP-InstaHide in torch and report its epsilon "
@@ -773,6 +806,10 @@ def _load_pair(path: str, relation):
 
 def _audit_model(args) -> int:
     # every argument is checked here, before torch is loaded or anything trained
+    _check_executor(args)
+    if args.executor != "local" and (args.one_run or args.from_store):
+        other = "--one-run trains one model" if args.one_run else "--from-store trains nothing"
+        raise InputError(f"--executor {args.executor} runs blocks of shadow models; {other}")
     _check_plot("--plot", args.plot)
     _check_plot("--roc", args.roc)
     if args.from_store and args.store is None:
@@ -824,7 +861,8 @@ def _audit_model(args) -> int:
                                    confidence=args.confidence, store=args.store)
         else:
             out = ma.shadow_audit(cfg, store=args.store, progress=progress, device=device,
-                                  score=args.score, confidence=args.confidence)
+                                  score=args.score, confidence=args.confidence,
+                                  executor=args.executor, ray_address=args.ray_address)
     if "scores_in" in out:
         import numpy as np
 
@@ -931,6 +969,7 @@ def cmd_audit(args) -> int:
     if args.store is not None:
         check_output_dir("--store", args.store)
     _check_plot("--plot", args.plot)
+    _check_executor(args)
     if not isinstance(pair, NeighbourPairType) and mech.n > AUDIT_MAX_RECORDS:
         raise InputError(f"audit mechanism simulates the n records of its worst-case datasets: "
                          f"n must be at most {AUDIT_MAX_RECORDS:.0e}; got n={fmt_count(mech.n)}")
@@ -948,7 +987,8 @@ def cmd_audit(args) -> int:
     res = audit_mechanism(mech, delta=delta, trials=args.trials, confidence=args.confidence,
                           seed=args.seed, pair=pair, statistic=args.statistic,
                           selection=args.selection, store=args.store, progress=progress,
-                          release_fn=release_fn, implementation=implementation)
+                          release_fn=release_fn, implementation=implementation,
+                          executor=args.executor, ray_address=args.ray_address)
     plot = None
     if args.plot is not None:
         from .audit.plot import plot_privacy_region
@@ -975,12 +1015,14 @@ def cmd_audit(args) -> int:
 def cmd_poison_eval(args) -> int:
     check_output_file("--out", args.out)
     _check_plot("--plot", args.plot)
+    _check_executor(args)
     poison = _training("poison", "poison-eval")
     grid = poison.load_config(args.config) if args.config else dict(poison.DEFAULT_CONFIG)
     poison.read_results(args.out)  # a file to resume from must be readable: checked now
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     results = poison.run_grid(grid, args.out, progress=progress,
-                              log=None if args.json else print)
+                              log=None if args.json else print, executor=args.executor,
+                              ray_address=args.ray_address, device=args.device)
     rows = poison.summarise(results)
     if args.plot:
         poison.plot_results(rows, args.plot)
@@ -1048,6 +1090,7 @@ def cmd_train(args) -> int:
 
 def main(argv=None) -> int:
     parser = build_parser()
+    args = None
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -1061,6 +1104,13 @@ def main(argv=None) -> int:
         msg = " ".join(str(exc).split())  # one line, whatever the message held
         print(f"dpaccount: error: {msg}", file=sys.stderr)
         return 2
+    except UnitFailed as exc:  # not bad input: a work unit kept failing on the executor
+        msg = " ".join(str(exc).split())
+        kept = getattr(args, "out", None) or getattr(args, "store", None)
+        tail = (f"the units that finished are kept in {kept!r}: rerun to resume" if kept else
+                "nothing was kept (no --store)")
+        print(f"dpaccount: error: {msg}; {tail}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

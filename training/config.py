@@ -170,7 +170,7 @@ class ModelAuditConfig:
     lr: float = 3e-3
     hidden: int = 64
     models: int = 256  # per side
-    block: int = 128  # models trained together
+    block: int | str = 128  # models trained together; "auto": as many as fit (on CUDA)
     delta: float = 1e-5
     seed: int = 0
     copies: int = 1
@@ -180,6 +180,8 @@ class ModelAuditConfig:
         _choice("canary", self.canary, CANARIES)
         object.__setattr__(self, "labels", canonical_labels(self.labels))
         for name in ("k", "epochs", "batch_size", "hidden", "models", "block", "copies"):
+            if name == "block" and self.block == "auto":
+                continue  # resolved when the audit runs (training.model_audit.resolve_block)
             _positive_int(name, getattr(self, name), AUDIT_LIMITS[name])
         if self.models < 2:
             raise InputError(f"models must be at least 2 per side; got {self.models}")

@@ -64,15 +64,17 @@ from .data import ImageData, load_dataset
 from .train import resolve_device
 from dpaccount.audit.bounds import check_confidence
 from dpaccount.errors import InputError
+from dpaccount.executors import check_executor_args, make_executor
 from dpaccount.files import check_input_dir, check_output_dir
 from dpaccount.validate import check_computable, fmt_count
 
-from .config import CANARIES, SCORES, ModelAuditConfig, canonical_labels, canonical_score, \
-    defaults_of
+from .config import AUDIT_LIMITS, CANARIES, SCORES, ModelAuditConfig, canonical_labels, \
+    canonical_score, defaults_of
 
 __all__ = ["ModelAuditConfig", "make_canary", "canary_targets", "shadow_audit",
            "bound_from_store", "one_run_audit", "lira_fit", "lira_online_fit", "lira_offline_fit",
-           "gdp_estimate", "group_accountant", "check_audit_args", "SCORES"]
+           "gdp_estimate", "group_accountant", "check_audit_args", "SCORES", "train_shadow_block",
+           "resolve_block", "models_per_block", "bytes_per_model", "gpu_free_bytes"]
 
 #: the most canaries a one-run audit adds (each is a training record)
 MAX_CANARIES = 10**7
@@ -373,13 +375,106 @@ def _train_block(cfg, data, records, labels, pools, seed, device):
     return model, releases
 
 
+#: the most models one unit trains together (the configuration's own limit on ``block``)
+AUDIT_BLOCK_MAX = AUDIT_LIMITS["block"]
+
+#: share of a GPU's free memory that one unit of shadow models may fill (the rest: allocator
+#: slack, CUDA's own workspaces)
+GPU_FILL = 0.7
+
+
+def bytes_per_model(cfg: ModelAuditConfig, d: int, classes: int, n: int, n_test: int) -> int:
+    """Peak bytes one shadow model adds to a block (float32; :mod:`training.batched`): its
+    parameters four times (weights, gradients, Adam's two moments), one step's activations (the
+    k gathered records, the noised mix and its noise, the hidden layer and logits with their
+    gradients), its pool of indices, and the test pass (hidden layer and logits over the test
+    set), all doubled for what autograd and the allocator keep beside them."""
+    params = d * cfg.hidden + cfg.hidden + cfg.hidden * classes + classes
+    b = cfg.batch_size
+    step = b * (cfg.k * d + 3 * d + cfg.k * classes + 3 * cfg.hidden + 4 * classes)
+    test = n_test * (cfg.hidden + classes)
+    return int(2 * (4 * (4 * params + step + test) + 8 * 2 * n))
+
+
+def models_per_block(cfg: ModelAuditConfig, d: int, classes: int, n: int, n_test: int,
+                     free_bytes: int) -> int:
+    """How many shadow models one unit trains together in ``free_bytes`` of GPU memory
+    (:data:`GPU_FILL` of it), at least 1 and at most all of them."""
+    per = bytes_per_model(cfg, d, classes, n, n_test)
+    return int(max(1, min(2 * cfg.models, AUDIT_BLOCK_MAX, (GPU_FILL * free_bytes) // per)))
+
+
+def gpu_free_bytes(context=None, unit=None) -> int:
+    """The free memory of the GPU this process sees (a unit's, under Ray)."""
+    free, _ = torch.cuda.mem_get_info()
+    return int(free)
+
+
+def resolve_block(cfg: ModelAuditConfig, data: ImageData, device: str, ex, store=None):
+    """``cfg`` with ``block="auto"`` made a number: a store's own block when it holds one (so a
+    resumed audit keeps its blocks, hence its seeds); on CUDA as many models as fit in the free
+    memory of the GPU a unit gets (asked of that GPU: this process's, or a Ray worker's); else
+    the default, 128."""
+    from dataclasses import replace
+
+    if cfg.block != "auto":
+        return cfg
+    meta = Path(store) / "audit.json" if store is not None else None
+    if meta is not None and meta.is_file():
+        old = _read_config(meta).get("block")
+        if isinstance(old, int) and old >= 1:
+            return replace(cfg, block=old)
+    cuda = device == "cuda" or (device == "auto" and ex.name == "local" and
+                                torch.cuda.is_available())
+    if not cuda:
+        return replace(cfg, block=defaults_of(ModelAuditConfig)["block"])
+    free = []
+    ex.run(gpu_free_bytes, None, [0], lambda u, r: free.append(r),
+           label=lambda u: "GPU memory probe", num_gpus=1 if ex.name == "ray" else 0)
+    d = int(np.prod(data.x_train.shape[1:]))
+    return replace(cfg, block=models_per_block(cfg, d, data.num_classes,
+                                               int(data.x_train.shape[0]),
+                                               int(data.x_test.shape[0]), free[0]))
+
+
+def train_shadow_block(context: dict, b: int) -> dict:
+    """One unit of a shadow-model audit (:mod:`dpaccount.executors`): block ``b`` of
+    ``cfg.block`` models trained together, seeded by (cfg.seed, b) whatever process or device
+    runs it; the models alternate between D (with the canary) and D'. Returns their canary
+    scores (minus the loss), membership, test accuracies, releases and seed."""
+    cfg = context["cfg"]
+    dev = resolve_device(context["device"])
+    total = 2 * cfg.models
+    size = min(cfg.block, total - b * cfg.block)
+    seed = int(np.random.SeedSequence([cfg.seed, b]).generate_state(1)[0])
+    m_ = (np.arange(b * cfg.block, b * cfg.block + size) % 2 == 0)  # alternate
+    base, with_canary = context["base"].to(dev), context["with_canary"].to(dev)
+    pools = torch.stack([with_canary if i else base for i in m_])
+    data = context["data"].to(dev)
+    model, rel = _train_block(cfg, data, context["records"].to(dev), context["labels"].to(dev),
+                              pools, seed, dev)
+    cx, cy = context["canary"]
+    s_ = -per_model_loss(model, cx[None].to(dev),
+                         torch.tensor([cy], device=dev))[:, 0].cpu().numpy()
+    a_ = per_model_accuracy(model, data.x_test, data.y_test).cpu().numpy()
+    return {"scores": s_, "member": m_, "accuracy": a_, "releases": int(rel), "seed": seed}
+
+
 def shadow_audit(cfg: ModelAuditConfig, *, store=None, data: ImageData | None = None,
                  progress: bool = False, device: str = "auto", score: str = "loss",
-                 confidence: float = 0.95, select_fraction: float = 0.25) -> dict:
-    """Train ``cfg.models`` models per side (in blocks, resumable with ``store``) and audit."""
+                 confidence: float = 0.95, select_fraction: float = 0.25,
+                 executor="local", ray_address: str | None = None) -> dict:
+    """Train ``cfg.models`` models per side (in blocks, resumable with ``store``) and audit.
+    ``executor`` trains the blocks (:mod:`dpaccount.executors`): ``"local"``, ``"ray"`` (a
+    local Ray runtime, or the cluster at ``ray_address``) or an executor object; each block
+    asks Ray for a GPU when ``device`` is ``"cuda"``. The result is the same for the same seed
+    under any executor (on the same device)."""
+    check_executor_args(executor, ray_address)
     check_audit_args(cfg, score=score, confidence=confidence, select_fraction=select_fraction,
                      store=store)
-    dev = resolve_device(device)
+    ex = make_executor(executor, ray_address)
+    # with Ray the device is the workers': resolved (and refused) where a block runs
+    dev = resolve_device(device) if ex.name == "local" else torch.device("cpu")
     data = (data if data is not None else load_dataset(cfg.dataset, seed=0)).to(dev)
     n = int(data.x_train.shape[0])
     _check_run(cfg, data, n, "substitution")
@@ -394,9 +489,18 @@ def shadow_audit(cfg: ModelAuditConfig, *, store=None, data: ImageData | None = 
     # ``copies`` records of one class, each replaced by the same canary, otherwise)
     with_canary[torch.as_tensor(targets, device=dev)] = n
     st = Path(store) if store is not None else None
-    if st is not None:
-        st.mkdir(parents=True, exist_ok=True)
-        _store_check(st, cfg)
+    with ex:
+        cfg = resolve_block(cfg, data, device, ex, st)
+        if st is not None:
+            st.mkdir(parents=True, exist_ok=True)
+            _store_check(st, cfg)
+        return _shadow_blocks(cfg, ex, st, data, device, dev, n, records, labels, base,
+                              with_canary, cx, cy, progress, score, confidence,
+                              select_fraction)
+
+
+def _shadow_blocks(cfg, ex, st, data, device, dev, n, records, labels, base, with_canary,
+                   cx, cy, progress, score, confidence, select_fraction) -> dict:
     total = 2 * cfg.models
     n_blocks = -(-total // cfg.block)
     bar = None
@@ -404,36 +508,42 @@ def shadow_audit(cfg: ModelAuditConfig, *, store=None, data: ImageData | None = 
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc="shadow models", unit="model", leave=False)
-    scores, member, accs, releases = [], [], [], None
-    try:
-        for b in range(n_blocks):
-            size = min(cfg.block, total - b * cfg.block)
-            f = st / f"block-{b:05d}.npz" if st is not None else None
-            if f is not None and f.exists():
-                with np.load(f, allow_pickle=False) as z:
-                    s_, m_, a_, rel = z["scores"], z["member"], z["accuracy"], int(z["releases"])
-            else:
-                seed = int(np.random.SeedSequence([cfg.seed, b]).generate_state(1)[0])
-                m_ = (np.arange(b * cfg.block, b * cfg.block + size) % 2 == 0)  # alternate
-                pools = torch.stack([with_canary if i else base for i in m_])
-                model, rel = _train_block(cfg, data, records, labels, pools, seed, dev)
-                s_ = -per_model_loss(model, cx[None].to(dev),
-                                     torch.tensor([cy], device=dev))[:, 0].cpu().numpy()
-                a_ = per_model_accuracy(model, data.x_test, data.y_test).cpu().numpy()
-                if f is not None:
-                    _save_block(f, scores=s_, member=m_, accuracy=a_, releases=rel,
-                                seed=seed)
-            scores.append(s_)
-            member.append(m_)
-            accs.append(a_)
-            releases = rel
+    blocks: dict = {}
+    todo = []
+    for b in range(n_blocks):
+        f = st / f"block-{b:05d}.npz" if st is not None else None
+        if f is not None and f.exists():
+            with np.load(f, allow_pickle=False) as z:
+                blocks[b] = {"scores": z["scores"], "member": z["member"],
+                             "accuracy": z["accuracy"], "releases": int(z["releases"])}
             if bar is not None:
-                bar.update(size)
+                bar.update(blocks[b]["scores"].shape[0])
+        else:
+            todo.append(b)
+
+    def keep(b: int, out: dict) -> None:
+        if st is not None:
+            _save_block(st / f"block-{b:05d}.npz", **out)
+        blocks[b] = out
+        if bar is not None:
+            bar.update(out["scores"].shape[0])
+
+    context = {"cfg": cfg, "device": str(dev) if ex.name == "local" else device,
+               "data": data, "records": records, "labels": labels, "base": base,
+               "with_canary": with_canary, "canary": (cx, cy)}
+    try:
+        ex.run(train_shadow_block, context, todo, keep,
+               label=lambda b: f"block {b} of {n_blocks} (shadow models "
+                               f"{b * cfg.block}-{min(total, (b + 1) * cfg.block) - 1})",
+               num_gpus=1 if device == "cuda" and ex.name == "ray" else 0)
     finally:
         if bar is not None:
             bar.close()
-    return _report(cfg, data, np.concatenate(scores), np.concatenate(member).astype(bool),
-                   np.concatenate(accs), releases, n, score, confidence, select_fraction, st)
+    parts = [blocks[b] for b in range(n_blocks)]
+    return _report(cfg, data, np.concatenate([p["scores"] for p in parts]),
+                   np.concatenate([p["member"] for p in parts]).astype(bool),
+                   np.concatenate([p["accuracy"] for p in parts]), parts[-1]["releases"], n,
+                   score, confidence, select_fraction, st)
 
 
 def _report(cfg, data, scores, member, accs, releases, n, score, confidence, select_fraction,

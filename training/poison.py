@@ -39,9 +39,11 @@ from dpaccount.files import atomic_write_bytes, check_output_file
 from .data import ImageData, load_dataset
 from .train import TrainConfig, train
 from dpaccount.errors import InputError
+from dpaccount.executors import check_executor_args, make_executor
 
 __all__ = ["poison", "attack_success", "DEFAULT_CONFIG", "run_grid", "summarise", "load_config",
-           "plot_results", "format_table", "check_config", "read_results"]
+           "plot_results", "format_table", "check_config", "read_results", "run_cell",
+           "cell_key"]
 
 ATTACKS = ("backdoor", "label_flip", "clean_label")
 #: attacks whose poisons carry another label than the records they replace
@@ -209,7 +211,8 @@ def attack_success(model, data: ImageData, info: dict) -> float:
 
 def _train_config(grid: dict, defense: dict, seed: int) -> TrainConfig:
     common = dict(dataset=grid["dataset"], model=grid["model"], epochs=grid["epochs"],
-                  batch_size=grid["batch_size"], lr=grid["lr"], delta=grid["delta"], seed=seed)
+                  batch_size=grid["batch_size"], lr=grid["lr"], delta=grid["delta"], seed=seed,
+                  device=grid.get("device", "auto"))
     name = defense["name"]
     if name == "none":
         return TrainConfig(augment=False, **common)
@@ -298,46 +301,85 @@ def read_results(path) -> dict:
     return results
 
 
+def cell_key(grid: dict, attack: dict, defense: dict, seed: int) -> str:
+    """The name of a grid cell in the results file (and of its unit): attack, defense, seed and
+    the settings every cell shares, as canonical JSON."""
+    return json.dumps([attack, defense, seed, {k: grid[k] for k in (
+        "dataset", "model", "epochs", "batch_size", "lr", "delta", "target")}], sort_keys=True)
+
+
+def run_cell(context: dict, key: str) -> dict:
+    """One unit of the grid (:mod:`dpaccount.executors`): the cell named by ``key`` (attack,
+    defense, seed and the common settings), a poisoned and a clean training seeded by the
+    cell's seed whatever process runs it. Returns the cell's result record."""
+    attack, defense, seed, _ = json.loads(key)
+    grid, data = context["grid"], context["data"]
+    grid = dict(grid, device=context["device"])
+    pdata, info = poison(data, attack, grid["target"], seed)
+    acc, model, privacy = _run_one(grid, defense, pdata, seed)
+    success = attack_success(model, data, info)
+    clean_acc, clean_model, _ = _run_one(grid, defense, data, seed)
+    clean_success = attack_success(clean_model, data, info)
+    return {"attack": attack["name"], "poisons": info["poisons"],
+            "defense": _defense_label(defense), "seed": seed,
+            "accuracy": acc, "success": success,
+            "clean_accuracy": clean_acc, "clean_success": clean_success,
+            "epsilon": privacy["epsilon"], "delta": privacy["delta"],
+            "privacy_method": privacy["method"],
+            "relation": privacy["relation"], "sampler": privacy["sampler"],
+            "mechanism": privacy.get("mechanism")}
+
+
 def run_grid(grid: dict, out_path, *, progress: bool = False, data: ImageData | None = None,
-             log=print) -> dict:
-    """Run every (attack, defense, seed) cell, poisoned and clean, saving after each run."""
+             log=print, executor="local", ray_address: str | None = None,
+             device: str = "auto") -> dict:
+    """Run every (attack, defense, seed) cell, poisoned and clean, saving after each cell.
+    ``executor`` runs the cells (:mod:`dpaccount.executors`): ``"local"``, ``"ray"`` (a local
+    Ray runtime, or the cluster at ``ray_address``) or an executor object; each cell asks Ray
+    for a GPU when ``device`` is ``"cuda"``. The results are the same for the same seeds under
+    any executor (on the same device)."""
+    check_executor_args(executor, ray_address)
+    if device not in ("auto", "cpu", "cuda"):
+        raise InputError(f"device must be auto, cpu or cuda; got {device!r}")
     out_path = check_output_file("results file", out_path)
     results = read_results(out_path)
+    ex = make_executor(executor, ray_address)
+    if ex.name == "local" and device == "cuda":
+        from .train import resolve_device
+
+        resolve_device(device)  # refused here, before any training, when torch sees no GPU
     data = data if data is not None else load_dataset(grid["dataset"])
     if _refresh_privacy(results, data):
         atomic_write_bytes(out_path, json.dumps(results, indent=1).encode())
     jobs = [(a, d, s) for a in grid["attacks"] for d in grid["defenses"]
             for s in range(grid["seeds"])]
+    keys = [cell_key(grid, a, d, s) for a, d, s in jobs]
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), desc="poison-eval", unit="cell", leave=False)
+    todo = [k for k in dict.fromkeys(keys) if k not in results]
+    if bar is not None:
+        bar.update(len(keys) - len(todo))
+
+    def keep(key: str, record: dict) -> None:
+        results[key] = record
+        atomic_write_bytes(out_path, json.dumps(results, indent=1).encode())
+        if log is not None and bar is None:
+            log(f"{record['attack']:11s} {record['defense']:28s} seed {record['seed']}: "
+                f"accuracy {record['accuracy']:.3f}, success {record['success']:.3f}")
+        if bar is not None:
+            bar.update(1)
+
+    def label(key: str) -> str:
+        attack, defense, seed, _ = json.loads(key)
+        return f"cell {attack['name']} / {_defense_label(defense)} / seed {seed}"
+
     try:
-        for attack, defense, seed in jobs:
-            key = json.dumps([attack, defense, seed, {k: grid[k] for k in (
-                "dataset", "model", "epochs", "batch_size", "lr", "delta", "target")}],
-                sort_keys=True)
-            if key not in results:
-                pdata, info = poison(data, attack, grid["target"], seed)
-                acc, model, privacy = _run_one(grid, defense, pdata, seed)
-                success = attack_success(model, data, info)
-                clean_acc, clean_model, _ = _run_one(grid, defense, data, seed)
-                clean_success = attack_success(clean_model, data, info)
-                results[key] = {"attack": attack["name"], "poisons": info["poisons"],
-                                "defense": _defense_label(defense), "seed": seed,
-                                "accuracy": acc, "success": success,
-                                "clean_accuracy": clean_acc, "clean_success": clean_success,
-                                "epsilon": privacy["epsilon"], "delta": privacy["delta"],
-                                "privacy_method": privacy["method"],
-                                "relation": privacy["relation"], "sampler": privacy["sampler"],
-                                "mechanism": privacy.get("mechanism")}
-                atomic_write_bytes(out_path, json.dumps(results, indent=1).encode())
-                if log is not None and bar is None:
-                    log(f"{attack['name']:11s} {_defense_label(defense):28s} seed {seed}: "
-                        f"accuracy {acc:.3f}, success {success:.3f}")
-            if bar is not None:
-                bar.update(1)
+        with ex:
+            ex.run(run_cell, {"grid": grid, "data": data, "device": device}, todo, keep,
+                   label=label, num_gpus=1 if device == "cuda" and ex.name == "ray" else 0)
     finally:
         if bar is not None:
             bar.close()

@@ -33,8 +33,9 @@ from .simulate import InstaHideReleases, NeighbourPair, candidate_pairs, check_p
     worst_case_pair
 from .statistics import ExactLLR, LearnedLLR, Projection
 from ..errors import InputError
+from ..executors import check_executor_args, make_executor
 
-__all__ = ["MechanismAudit", "audit_mechanism", "privacy_region", "accountant_region",
+__all__ = ["MechanismAudit", "audit_mechanism", "score_block", "privacy_region", "accountant_region",
            "accountant_upper", "accountant_tradeoff", "expected_audit_bound", "BLOCK_VALUES",
            "available_memory", "audit_memory", "check_memory", "trials_for_conclusive",
            "CONCLUSIVE_FRACTION", "accountant_profile", "fit_trials", "FIT_FRACTION",
@@ -338,6 +339,42 @@ def _progress(total: int, enabled: bool, desc: str):
     return tqdm(total=total, desc=desc, unit="trial", unit_scale=True, leave=False)
 
 
+def score_block(context: dict, unit: tuple[int, int]) -> np.ndarray:
+    """One unit of a mechanism audit (:mod:`dpaccount.executors`): the statistic's scores of
+    ``block`` trials of side ``unit[0]`` (0: D, 1: D'), block ``unit[1]``, simulated from the
+    seed (seed, side, block) whatever process runs it."""
+    s_i, b_i = unit
+    size = context["block"]  # every block holds `block` trials, so more trials reuse them all
+    rng = np.random.default_rng(np.random.SeedSequence(context["seed"], spawn_key=(s_i, b_i)))
+    z = np.asarray(context["release_fn"](context["data"][s_i], size, rng), dtype=float)
+    if z.shape != tuple(context["shape"]):
+        raise InputError(f"release_fn returned shape {z.shape}; expected "
+                         f"{tuple(context['shape'])} (trials, T, d)")
+    got = np.asarray(context["statistic"](z), dtype=float)
+    if got.shape != (size,):
+        raise InputError(f"statistic returned shape {got.shape}; expected ({size},)")
+    return got
+
+
+def _pickle_by_value(release_fn, ex) -> None:
+    """A user's implementation travels to Ray's workers with its code, not as a reference to a
+    module they may not have (a file beside the user, not installed on the cluster)."""
+    if ex.name != "ray":
+        return
+    mod = getattr(release_fn, "__module__", None) or getattr(type(release_fn), "__module__",
+                                                             None)
+    if not mod or mod.split(".")[0] in ("dpaccount", "training", "numpy", "builtins"):
+        return
+    import sys
+
+    from ray import cloudpickle  # the copy Ray serialises tasks with
+
+    module = sys.modules.get(mod)
+    if module is not None and getattr(module, "__file__", None) and \
+            "site-packages" not in str(module.__file__):
+        cloudpickle.register_pickle_by_value(module)
+
+
 def audit_mechanism(
     mech: InstaHide,
     *,
@@ -356,6 +393,8 @@ def audit_mechanism(
     implementation: str | None = None,
     profile: bool = True,
     accountant=None,
+    executor="local",
+    ray_address: str | None = None,
 ) -> MechanismAudit:
     """Audit ``mech``: a measured lower bound on its epsilon at ``delta``, beside its upper one.
 
@@ -378,7 +417,12 @@ def audit_mechanism(
     pair that shows the most. ``accountant`` replaces dpaccount's tightest bound as the upper
     bound audited against (an object with ``method``, ``epsilon(mech, delta)`` and
     ``delta(mech, eps)``, like :class:`~dpaccount.accountants.base.Accountant`).
+    ``executor`` runs the scored blocks (:mod:`dpaccount.executors`): ``"local"``, ``"ray"``
+    (a local Ray runtime, or the cluster at ``ray_address``) or an executor object; the result
+    is the same for the same seed under any executor. The fit and the pair search (at most
+    :data:`FIT_FRACTION` and :data:`SEARCH_FRACTION` of the trials) run in this process.
     """
+    check_executor_args(executor, ray_address)
     delta = check_delta(delta)
     if store is not None:
         check_output_dir("store", store)
@@ -484,27 +528,38 @@ def audit_mechanism(
             del fitted
             if bar is not None:
                 bar.update(2 * n_fit)
-        for s_i, (side, data) in enumerate((("d", pair.d), ("d_prime", pair.d_prime))):
-            parts = []
+        # the scored blocks are the units (dpaccount.executors): each seeded by (side, block),
+        # computed where the executor runs them, kept in the store here as they arrive
+        sides = ("d", "d_prime")
+        parts: dict = {}
+        todo = []
+        for s_i, side in enumerate(sides):
             for b_i in range(n_blocks):
-                size = block  # every block holds `block` trials, so more trials reuse them all
-                got = st.load(side, b_i, size) if st is not None else None
+                got = st.load(side, b_i, block) if st is not None else None
                 if got is None:
-                    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(s_i, b_i)))
-                    z = np.asarray(release_fn(data, size, rng), dtype=float)
-                    if z.shape != (size, mech.releases, dim):
-                        raise InputError(f"release_fn returned shape {z.shape}; expected "
-                                         f"{(size, mech.releases, dim)} (trials, T, d)")
-                    got = np.asarray(stat(z), dtype=float)
-                    if got.shape != (size,):
-                        raise InputError(f"statistic returned shape {got.shape}; expected "
-                                         f"({size},)")
-                    if st is not None:
-                        st.save(side, b_i, got)
-                parts.append(got)
-                if bar is not None:
-                    bar.update(min(size, trials - b_i * block))
-            scores[side] = np.concatenate(parts)[:trials]
+                    todo.append((s_i, b_i))
+                else:
+                    parts[s_i, b_i] = got
+                    if bar is not None:
+                        bar.update(min(block, trials - b_i * block))
+
+        def keep(unit, got):
+            s_i, b_i = unit
+            if st is not None:
+                st.save(sides[s_i], b_i, got)
+            parts[unit] = got
+            if bar is not None:
+                bar.update(min(block, trials - b_i * block))
+
+        context = {"data": (pair.d, pair.d_prime), "release_fn": release_fn, "statistic": stat,
+                   "seed": seed, "block": block, "shape": (block, mech.releases, dim)}
+        with make_executor(executor, ray_address) as ex:
+            _pickle_by_value(release_fn, ex)
+            ex.run(score_block, context, todo, keep,
+                   label=lambda u: f"block {u[1]} of side {sides[u[0]]} (trials "
+                                  f"{u[1] * block}-{min(trials, (u[1] + 1) * block) - 1})")
+        for s_i, side in enumerate(sides):
+            scores[side] = np.concatenate([parts[s_i, b_i] for b_i in range(n_blocks)])[:trials]
     finally:
         if bar is not None:
             bar.close()

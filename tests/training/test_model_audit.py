@@ -240,3 +240,40 @@ def test_cli_audit_model_estimators_text_and_json():
                  "one-run-fdp-gdp: mu >=", "one-run-fdp-gdp: epsilon >="):
         assert name in t.stdout
     assert "at delta 1e-05, relation add_remove" in t.stdout
+
+
+def test_block_auto_packs_models_by_gpu_memory(monkeypatch, tmp_path):
+    """``block="auto"``: on CUDA as many models per unit as the GPU's free memory holds (asked
+    of the GPU by a probe unit; faked here, there is no GPU in CI), the default on CPU, and a
+    store's own block on resume (its seeds depend on it)."""
+    import dataclasses
+
+    from dpaccount.executors import LocalExecutor
+    from training import model_audit as ma
+    from training.batched import BatchedMLP
+
+    data = synthetic()
+    d = int(np.prod(data.x_train.shape[1:]))
+    cfg = ModelAuditConfig(dataset="synthetic", epochs=1, models=4000, block="auto", hidden=32)
+    # the parameter count in the estimate is the model's own (counted by torch)
+    model = BatchedMLP(1, d, 32, data.num_classes, torch.Generator().manual_seed(0))
+    params = sum(p.numel() for p in model.parameters())
+    per = ma.bytes_per_model(cfg, d, data.num_classes, 100, 50)
+    assert per > 2 * 4 * 4 * params
+    assert ma.models_per_block(cfg, d, data.num_classes, 100, 50, 10 * per) == 7  # 0.7 x 10
+    assert ma.models_per_block(cfg, d, data.num_classes, 100, 50, 1) == 1
+    assert ma.models_per_block(cfg, d, data.num_classes, 100, 50, 10**15) == 8000  # all
+    monkeypatch.setattr(ma, "gpu_free_bytes", lambda *a: 40 * 2**30)
+    got = ma.resolve_block(cfg, data, "cuda", LocalExecutor())
+    n, nt = int(data.x_train.shape[0]), int(data.x_test.shape[0])
+    assert got.block == ma.models_per_block(cfg, d, data.num_classes, n, nt, 40 * 2**30) > 128
+    assert ma.resolve_block(cfg, data, "cpu", LocalExecutor()).block == 128
+    # a store keeps the block it was begun with
+    small = dataclasses.replace(cfg, models=2, block=2)
+    store = tmp_path / "s"
+    shadow_audit(small, data=data, store=store, device="cpu")
+    again = ma.resolve_block(dataclasses.replace(small, block="auto"), data, "cuda",
+                             LocalExecutor(), store)
+    assert again.block == 2
+    assert shadow_audit(dataclasses.replace(small, block="auto"), data=data, store=store,
+                        device="cpu")["models_per_side"] == 2
