@@ -150,6 +150,7 @@ class RayExecutor:
     observe: Callable | None = None
     name: str = field(default="ray", init=False)
     _started: bool = field(default=False, init=False, repr=False)
+    _depth: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self):
         if not ray_available():
@@ -171,6 +172,7 @@ class RayExecutor:
     def __enter__(self):
         import ray
 
+        self._depth += 1  # `with` nests (a job entering the executor its caller entered)
         if not ray.is_initialized():
             kwargs = dict(include_dashboard=False, log_to_driver=False,
                           configure_logging=True, logging_level="ERROR")
@@ -180,6 +182,7 @@ class RayExecutor:
                 else:
                     ray.init(address=self.address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
+                self._depth -= 1
                 msg = " ".join(str(exc).split())[:300]
                 raise InputError(f"ray address {self.address!r}: could not connect "
                                  f"({type(exc).__name__}: {msg})") from None
@@ -187,7 +190,8 @@ class RayExecutor:
         return self
 
     def __exit__(self, *exc):
-        if self._started:
+        self._depth -= 1
+        if self._started and self._depth == 0:  # only the runtime this executor started
             import ray
 
             ray.shutdown()

@@ -30,7 +30,7 @@ import pytest
 from .conftest import ROOT
 
 DOCS = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
-OPTIONAL = ("torch", "sklearn", "matplotlib", "dp_accounting", "autodp", "opacus")
+OPTIONAL = ("torch", "sklearn", "matplotlib", "dp_accounting", "autodp", "opacus", "ray")
 FENCE = re.compile(r"^```([\w-]*)[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 FILE_SUFFIX = re.compile(r"\.(py|md|json|png|npz|npy|txt|toml|cfg)$")
 
