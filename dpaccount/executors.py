@@ -40,7 +40,8 @@ from typing import Callable, Hashable, Iterable
 from .errors import InputError
 
 __all__ = ["EXECUTORS", "LocalExecutor", "RayExecutor", "UnitFailed", "FailingUnits",
-           "InjectedFailure", "make_executor", "check_executor_args", "ray_available"]
+           "InjectedFailure", "make_executor", "check_executor_args", "ray_available",
+           "check_reachable", "apply_unit"]
 
 EXECUTORS = ("local", "ray")
 
@@ -92,6 +93,27 @@ def check_executor_args(executor, ray_address=None, *, flag: str = "executor") -
         raise InputError(f"{flag} 'ray' needs Ray: pip install 'dpaccount[ray]'")
 
 
+#: seconds to wait for a cluster's head to answer before refusing the address (Ray itself would
+#: keep trying for minutes)
+CONNECT_TIMEOUT = 5.0
+
+
+def check_reachable(address: str) -> None:
+    """Refuse ``host:port`` (or ``ray://host:port``) at once when nothing answers there."""
+    import socket
+
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT):
+            pass
+    except (OSError, ValueError) as exc:
+        raise InputError(f"ray address {address!r}: nothing answers at {host}:{port} "
+                         f"({type(exc).__name__}: {exc}); start the head with ray start "
+                         "--head, or leave --ray-address out for a local runtime") from None
+
+
 def make_executor(executor="local", ray_address: str | None = None, **kwargs):
     """An executor from a name (``"local"`` or ``"ray"``, with ``ray_address`` for a cluster;
     None starts a local Ray runtime) or the executor object itself."""
@@ -121,6 +143,9 @@ class LocalExecutor:
 
     def __exit__(self, *exc):
         return False
+
+    def require(self, num_gpus: float = 0) -> None:
+        """Nothing to check: a local unit uses whatever device the job resolved."""
 
     def run(self, fn: Callable, context, units: Iterable[Hashable], on_result: Callable, *,
             label: Callable = str, num_gpus: float = 0) -> None:
@@ -173,6 +198,12 @@ class RayExecutor:
         import ray
 
         self._depth += 1  # `with` nests (a job entering the executor its caller entered)
+        if not ray.is_initialized() and self.address not in (None, "auto"):
+            try:
+                check_reachable(self.address)
+            except InputError:
+                self._depth -= 1
+                raise
         if not ray.is_initialized():
             kwargs = dict(include_dashboard=False, log_to_driver=False,
                           configure_logging=True, logging_level="ERROR")
@@ -198,6 +229,17 @@ class RayExecutor:
             self._started = False
         return False
 
+    def require(self, num_gpus: float = 0) -> None:
+        """Refuse units that ask for more GPUs than the cluster has (Ray would wait for them
+        for ever). Call it inside ``with``, before anything is written."""
+        import ray
+
+        if num_gpus > 0:
+            have = ray.cluster_resources().get("GPU", 0)
+            if have < num_gpus:
+                raise InputError(f"device 'cuda' asks Ray for {num_gpus:g} GPU per unit; the "
+                                 f"cluster has {have:g}")
+
     def _window(self, num_gpus: float) -> int:
         import ray
 
@@ -220,11 +262,7 @@ class RayExecutor:
         if started_here:  # run() without `with`: a runtime for this call only
             self.__enter__()
         try:
-            if num_gpus > 0:
-                have = ray.cluster_resources().get("GPU", 0)
-                if have < num_gpus:
-                    raise InputError(f"device 'cuda' asks Ray for {num_gpus:g} GPU per unit; "
-                                     f"the cluster has {have:g}")
+            self.require(num_gpus)
             fn = self.wrap(fn) if self.wrap is not None else fn
             remote = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=self.retries,
                                 retry_exceptions=True)(apply_unit)

@@ -7,6 +7,7 @@ One local Ray runtime (2 CPUs) serves the whole module; the jobs find it already
 leave it running. The kill is an interrupt raised in the driver after some units were kept (as
 Ctrl-C or a dying driver would stop it), in process: what matters is what the store holds."""
 
+import dataclasses
 import json
 
 import pytest
@@ -53,6 +54,23 @@ def test_cli_refuses_executor_where_nothing_runs_in_units(monkeypatch):
                        "applies to the ray executor only")
 
 
+def test_an_address_where_nothing_answers_is_refused_at_once():
+    import socket
+    import time
+
+    from dpaccount.executors import check_reachable
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = time.monotonic()
+    with pytest.raises(InputError, match=f"nothing answers at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}")
+    with pytest.raises(InputError, match="nothing answers"):
+        check_reachable(f"ray://127.0.0.1:{port}")
+    assert time.monotonic() - t < 30  # refused, not waited on (Ray itself waits minutes)
+
+
 def test_local_executor_keeps_order_and_hooks(tmp_path):
     seen = []
     rec = FailingUnits(lambda ctx, u: ctx * u, {}, tmp_path)
@@ -76,8 +94,12 @@ def test_unit_failed_is_exit_1_naming_the_unit_and_what_was_kept(monkeypatch, tm
 
 # ------------------------------------------------------------------------- under Ray
 
+ray = None
+
+
 @pytest.fixture(scope="module")
 def runtime():
+    global ray
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install "
                                             "'dpaccount[ray]')")
     started = not ray.is_initialized()
@@ -180,6 +202,22 @@ def test_mechanism_audit_under_ray(runtime, tmp_path, monkeypatch):
     # every unit but the failing one (side D', block 4) is kept
     assert kept == sorted([f"scores-d-{b:06d}.npy" for b in range(5)] +
                           [f"scores-d_prime-{b:06d}.npy" for b in range(4)])
+
+
+def test_a_gpu_the_cluster_lacks_is_refused_not_waited_for(runtime, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    from training.data import synthetic
+    from training.model_audit import ModelAuditConfig, shadow_audit
+
+    if ray.cluster_resources().get("GPU", 0):
+        pytest.skip("this machine's Ray runtime has a GPU")
+    cfg = ModelAuditConfig(dataset="synthetic", epochs=1, models=2, block=2, hidden=8)
+    for block in (2, "auto"):  # the probe of --block auto asks for the GPU first
+        with pytest.raises(InputError, match="asks Ray for 1 GPU per unit; the cluster has 0"):
+            shadow_audit(dataclasses.replace(cfg, block=block), data=synthetic(),
+                         executor="ray", device="cuda", store=tmp_path / "s")
+        assert not (tmp_path / "s").exists()  # refused before the store was begun
 
 
 def test_mechanism_audit_cli_under_ray_matches_local(runtime, tmp_path):

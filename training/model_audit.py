@@ -490,6 +490,7 @@ def shadow_audit(cfg: ModelAuditConfig, *, store=None, data: ImageData | None = 
     with_canary[torch.as_tensor(targets, device=dev)] = n
     st = Path(store) if store is not None else None
     with ex:
+        ex.require(num_gpus=1 if device == "cuda" else 0)  # before the store is touched
         cfg = resolve_block(cfg, data, device, ex, st)
         if st is not None:
             st.mkdir(parents=True, exist_ok=True)

@@ -348,6 +348,12 @@ def run_grid(grid: dict, out_path, *, progress: bool = False, data: ImageData | 
         from .train import resolve_device
 
         resolve_device(device)  # refused here, before any training, when torch sees no GPU
+    with ex:  # the executor is up (a cluster reached) before any training
+        ex.require(num_gpus=1 if device == "cuda" else 0)  # before anything is written
+        return _run_cells(grid, ex, out_path, results, data, progress, log, device)
+
+
+def _run_cells(grid, ex, out_path, results, data, progress, log, device) -> dict:
     data = data if data is not None else load_dataset(grid["dataset"])
     if _refresh_privacy(results, data):
         atomic_write_bytes(out_path, json.dumps(results, indent=1).encode())
@@ -377,9 +383,8 @@ def run_grid(grid: dict, out_path, *, progress: bool = False, data: ImageData | 
         return f"cell {attack['name']} / {_defense_label(defense)} / seed {seed}"
 
     try:
-        with ex:
-            ex.run(run_cell, {"grid": grid, "data": data, "device": device}, todo, keep,
-                   label=label, num_gpus=1 if device == "cuda" and ex.name == "ray" else 0)
+        ex.run(run_cell, {"grid": grid, "data": data, "device": device}, todo, keep,
+               label=label, num_gpus=1 if device == "cuda" and ex.name == "ray" else 0)
     finally:
         if bar is not None:
             bar.close()

@@ -465,135 +465,137 @@ def audit_mechanism(
     probe = check_release_fn(release_fn, candidates[0].d, PROBE_TRIALS,
                              (PROBE_TRIALS, mech.releases, candidates[0].d.shape[1]), seed,
                              name=f"release_fn {implementation!r}")
-    n_search, search = 0, ()
-    if len(candidates) > 1:
-        per_trial = mech.releases * candidates[0].d.shape[1]
-        n_search = search_trials(trials, per_trial)
-        rest = trials - n_search
-        rest -= fit_trials(rest, per_trial) if statistic == "learned-llr" else 0
-        pair, search = _search_pair(mech, candidates, release_fn, faithful, statistic,
-                                    max(4, n_search // len(candidates)), delta, confidence, seed,
-                                    certifying_sizes(rest, selection, select_fraction))
-        trials -= n_search
-    else:
-        pair = candidates[0]
-    if statistic == "exact-llr":
-        stat = ExactLLR(faithful, pair)
-    elif statistic == "projection":
-        stat = Projection(pair)
-    elif statistic == "learned-llr":
-        stat = LearnedLLR(pair, delta, confidence)
-    elif callable(statistic):
-        stat = statistic
-    else:
-        raise InputError(f"statistic must be 'exact-llr', 'learned-llr', 'projection' or a "
-                         f"callable; got {statistic!r}")
-    stat_name = getattr(stat, "name", getattr(stat, "__name__", type(stat).__name__))
-    if selection == "bonferroni" and thresholds is None:
-        rng_ = getattr(stat, "range", None)
-        if rng_ is None:
-            raise InputError("selection 'bonferroni' needs thresholds fixed in advance for this "
-                             "statistic (its range is unknown); use selection 'split'")
-        thresholds = np.linspace(rng_[0], rng_[1], 200)
+    # the executor is up (a cluster reached) before any simulation
+    with make_executor(executor, ray_address) as ex:
+        n_search, search = 0, ()
+        if len(candidates) > 1:
+            per_trial = mech.releases * candidates[0].d.shape[1]
+            n_search = search_trials(trials, per_trial)
+            rest = trials - n_search
+            rest -= fit_trials(rest, per_trial) if statistic == "learned-llr" else 0
+            pair, search = _search_pair(mech, candidates, release_fn, faithful, statistic,
+                                        max(4, n_search // len(candidates)), delta, confidence,
+                                        seed, certifying_sizes(rest, selection,
+                                                               select_fraction))
+            trials -= n_search
+        else:
+            pair = candidates[0]
+        if statistic == "exact-llr":
+            stat = ExactLLR(faithful, pair)
+        elif statistic == "projection":
+            stat = Projection(pair)
+        elif statistic == "learned-llr":
+            stat = LearnedLLR(pair, delta, confidence)
+        elif callable(statistic):
+            stat = statistic
+        else:
+            raise InputError(f"statistic must be 'exact-llr', 'learned-llr', 'projection' or a "
+                             f"callable; got {statistic!r}")
+        stat_name = getattr(stat, "name", getattr(stat, "__name__", type(stat).__name__))
+        if selection == "bonferroni" and thresholds is None:
+            rng_ = getattr(stat, "range", None)
+            if rng_ is None:
+                raise InputError("selection 'bonferroni' needs thresholds fixed in advance for "
+                                 "this statistic (its range is unknown); use selection 'split'")
+            thresholds = np.linspace(rng_[0], rng_[1], 200)
 
-    dim = pair.d.shape[1]
-    per_trial = mech.releases * dim
-    n_fit = fit_trials(trials, per_trial) if callable(getattr(stat, "fit", None)) else 0
-    total, trials = trials, trials - n_fit  # from here on, trials are the scored ones
-    block = max(1, min(trials, BLOCK_VALUES // per_trial))
-    n_blocks = -(-trials // block)
-    identity = {"mechanism": mech.to_dict(), "pair": _pair_digest(pair), "seed": seed,
-                "search_trials": n_search,
-                "statistic": stat_name, "implementation": implementation, "block": block,
-                "probe": probe, "fit_trials": n_fit}
-    st = _Store(store, identity) if store is not None else None
+        dim = pair.d.shape[1]
+        per_trial = mech.releases * dim
+        n_fit = fit_trials(trials, per_trial) if callable(getattr(stat, "fit", None)) else 0
+        total, trials = trials, trials - n_fit  # from here on, trials are the scored ones
+        block = max(1, min(trials, BLOCK_VALUES // per_trial))
+        n_blocks = -(-trials // block)
+        identity = {"mechanism": mech.to_dict(), "pair": _pair_digest(pair), "seed": seed,
+                    "search_trials": n_search,
+                    "statistic": stat_name, "implementation": implementation, "block": block,
+                    "probe": probe, "fit_trials": n_fit}
+        st = _Store(store, identity) if store is not None else None
 
-    bar = _progress(2 * total, progress, "audit")
-    scores = {}
-    try:
-        if n_fit:
-            # the fit's own trials (own seeds): recomputed on resume, never certifying
-            fitted = [np.asarray(release_fn(data, n_fit, np.random.default_rng(
-                np.random.SeedSequence(seed, spawn_key=(3 + s_i,)))), dtype=float)
-                for s_i, data in enumerate((pair.d, pair.d_prime))]
-            for z in fitted:
-                if z.shape != (n_fit, mech.releases, dim):
-                    raise InputError(f"release_fn returned shape {z.shape}; expected "
-                                     f"{(n_fit, mech.releases, dim)} (trials, T, d)")
-            if isinstance(stat, LearnedLLR):  # judged by what the certifying trials can show
-                stat.fit(*fitted, certifying=certifying_sizes(trials, selection,
-                                                              select_fraction))
-            else:
-                stat.fit(*fitted)
-            del fitted
-            if bar is not None:
-                bar.update(2 * n_fit)
-        # the scored blocks are the units (dpaccount.executors): each seeded by (side, block),
-        # computed where the executor runs them, kept in the store here as they arrive
-        sides = ("d", "d_prime")
-        parts: dict = {}
-        todo = []
-        for s_i, side in enumerate(sides):
-            for b_i in range(n_blocks):
-                got = st.load(side, b_i, block) if st is not None else None
-                if got is None:
-                    todo.append((s_i, b_i))
+        bar = _progress(2 * total, progress, "audit")
+        scores = {}
+        try:
+            if n_fit:
+                # the fit's own trials (own seeds): recomputed on resume, never certifying
+                fitted = [np.asarray(release_fn(data, n_fit, np.random.default_rng(
+                    np.random.SeedSequence(seed, spawn_key=(3 + s_i,)))), dtype=float)
+                    for s_i, data in enumerate((pair.d, pair.d_prime))]
+                for z in fitted:
+                    if z.shape != (n_fit, mech.releases, dim):
+                        raise InputError(f"release_fn returned shape {z.shape}; expected "
+                                         f"{(n_fit, mech.releases, dim)} (trials, T, d)")
+                if isinstance(stat, LearnedLLR):  # judged by what the certifying trials can show
+                    stat.fit(*fitted, certifying=certifying_sizes(trials, selection,
+                                                                  select_fraction))
                 else:
-                    parts[s_i, b_i] = got
-                    if bar is not None:
-                        bar.update(min(block, trials - b_i * block))
+                    stat.fit(*fitted)
+                del fitted
+                if bar is not None:
+                    bar.update(2 * n_fit)
+            # the scored blocks are the units (dpaccount.executors): each seeded by (side, block),
+            # computed where the executor runs them, kept in the store here as they arrive
+            sides = ("d", "d_prime")
+            parts: dict = {}
+            todo = []
+            for s_i, side in enumerate(sides):
+                for b_i in range(n_blocks):
+                    got = st.load(side, b_i, block) if st is not None else None
+                    if got is None:
+                        todo.append((s_i, b_i))
+                    else:
+                        parts[s_i, b_i] = got
+                        if bar is not None:
+                            bar.update(min(block, trials - b_i * block))
 
-        def keep(unit, got):
-            s_i, b_i = unit
-            if st is not None:
-                st.save(sides[s_i], b_i, got)
-            parts[unit] = got
-            if bar is not None:
-                bar.update(min(block, trials - b_i * block))
+            def keep(unit, got):
+                s_i, b_i = unit
+                if st is not None:
+                    st.save(sides[s_i], b_i, got)
+                parts[unit] = got
+                if bar is not None:
+                    bar.update(min(block, trials - b_i * block))
 
-        context = {"data": (pair.d, pair.d_prime), "release_fn": release_fn, "statistic": stat,
-                   "seed": seed, "block": block, "shape": (block, mech.releases, dim)}
-        with make_executor(executor, ray_address) as ex:
+            context = {"data": (pair.d, pair.d_prime), "release_fn": release_fn, "statistic": stat,
+                       "seed": seed, "block": block, "shape": (block, mech.releases, dim)}
             _pickle_by_value(release_fn, ex)
             ex.run(score_block, context, todo, keep,
                    label=lambda u: f"block {u[1]} of side {sides[u[0]]} (trials "
                                   f"{u[1] * block}-{min(trials, (u[1] + 1) * block) - 1})")
-        for s_i, side in enumerate(sides):
-            scores[side] = np.concatenate([parts[s_i, b_i] for b_i in range(n_blocks)])[:trials]
-    finally:
-        if bar is not None:
-            bar.close()
-    pos, neg = scores["d"], scores["d_prime"]
-    upper, acc_name = accountant_upper(mech, delta, accountant)
-    describe = getattr(stat, "describe", None)
-    if callable(describe):
-        stat_name = describe()
-    test = select_and_bound(pos, neg, delta=delta, confidence=confidence, selection=selection,
-                            select_fraction=select_fraction, thresholds=thresholds,
-                            llr=isinstance(stat, ExactLLR),
-                            rng=np.random.default_rng(np.random.SeedSequence(seed,
-                                                                             spawn_key=(2,))),
-                            profile=(accountant_profile(mech, upper, accountant=accountant)
-                                     if profile else None))
-    n_cert = certifying_sizes(trials, selection, select_fraction)
-    # a split with the profile check certifies the eps bound with half the error budget
-    cert_conf = confidence if (test.profile is None or selection != "split") else \
-        1.0 - (1.0 - confidence) / 2.0
-    expected = expected_audit_bound(mech, n_cert, delta, cert_conf)
-    top = ceiling(n_cert, n_cert, delta, cert_conf)
-    result = MechanismAudit(
-        epsilon_lower_bound=test.epsilon_lower_bound, epsilon_upper_bound=upper,
-        ceiling=top, delta=delta, confidence=confidence, trials=total + n_search,
-        search_trials=n_search, search=search, test=test,
-        statistic=stat_name, fit_trials=n_fit, implementation=implementation,
-        accountant=acc_name, mechanism=mech, pair=pair, seed=seed, expected=expected,
-        region=privacy_region(pos, neg),
-        trials_for_conclusive=None if _reaches(top, expected, upper) else
-        trials_for_conclusive(mech, upper, trials, delta, cert_conf, selection,
-                              select_fraction))
-    if st is not None:
-        st.save_result(result.to_dict())
-    return result
+            for s_i, side in enumerate(sides):
+                scores[side] = np.concatenate([parts[s_i, b_i] for b_i in range(n_blocks)])[:trials]
+        finally:
+            if bar is not None:
+                bar.close()
+        pos, neg = scores["d"], scores["d_prime"]
+        upper, acc_name = accountant_upper(mech, delta, accountant)
+        describe = getattr(stat, "describe", None)
+        if callable(describe):
+            stat_name = describe()
+        test = select_and_bound(pos, neg, delta=delta, confidence=confidence, selection=selection,
+                                select_fraction=select_fraction, thresholds=thresholds,
+                                llr=isinstance(stat, ExactLLR),
+                                rng=np.random.default_rng(np.random.SeedSequence(seed,
+                                                                                 spawn_key=(2,))),
+                                profile=(accountant_profile(mech, upper, accountant=accountant)
+                                         if profile else None))
+        n_cert = certifying_sizes(trials, selection, select_fraction)
+        # a split with the profile check certifies the eps bound with half the error budget
+        cert_conf = confidence if (test.profile is None or selection != "split") else \
+            1.0 - (1.0 - confidence) / 2.0
+        expected = expected_audit_bound(mech, n_cert, delta, cert_conf)
+        top = ceiling(n_cert, n_cert, delta, cert_conf)
+        result = MechanismAudit(
+            epsilon_lower_bound=test.epsilon_lower_bound, epsilon_upper_bound=upper,
+            ceiling=top, delta=delta, confidence=confidence, trials=total + n_search,
+            search_trials=n_search, search=search, test=test,
+            statistic=stat_name, fit_trials=n_fit, implementation=implementation,
+            accountant=acc_name, mechanism=mech, pair=pair, seed=seed, expected=expected,
+            region=privacy_region(pos, neg),
+            trials_for_conclusive=None if _reaches(top, expected, upper) else
+            trials_for_conclusive(mech, upper, trials, delta, cert_conf, selection,
+                                  select_fraction))
+        if st is not None:
+            st.save_result(result.to_dict())
+        return result
 
 
 #: an audit is conclusive when an ideal audit with its trials can reach this fraction of the
