@@ -69,7 +69,13 @@ class InjectedFailure(RuntimeError):
 
 
 def ray_available() -> bool:
-    return importlib.util.find_spec("ray") is not None
+    """Whether Ray is installed. A directory named ``ray`` on the path (Ray's own session folder
+    /tmp/ray, seen from /tmp) imports as an empty namespace package: that is not Ray."""
+    try:
+        spec = importlib.util.find_spec("ray")
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin not in (None, "namespace")
 
 
 def check_executor_args(executor, ray_address=None, *, flag: str = "executor") -> None:

@@ -100,8 +100,11 @@ ray = None
 @pytest.fixture(scope="module")
 def runtime():
     global ray
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install "
-                                            "'dpaccount[ray]')")
+    from dpaccount.executors import ray_available
+
+    if not ray_available():
+        pytest.skip("ray is not installed (pip install 'dpaccount[ray]')")
+    import ray
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
