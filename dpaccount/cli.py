@@ -1023,7 +1023,7 @@ def cmd_poison_eval(args) -> int:
     results = poison.run_grid(grid, args.out, progress=progress,
                               log=None if args.json else print, executor=args.executor,
                               ray_address=args.ray_address, device=args.device)
-    rows = poison.summarise(results)
+    rows = poison.summarise(results, grid["collapse_floor"])
     if args.plot:
         poison.plot_results(rows, args.plot)
     if args.json:

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from dpaccount.errors import InputError
 
-__all__ = ["ImageData", "load_digits", "load_cifar10", "synthetic", "load_dataset"]
+__all__ = ["ImageData", "load_digits", "load_cifar10", "synthetic", "load_dataset",
+           "DATASET_CLASSES", "DATASET_SHAPES"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,12 @@ class ImageData:
         return ImageData(self.name, self.x_train.to(device), self.y_train.to(device),
                          self.x_test.to(device), self.y_test.to(device), self.value_range,
                          self.num_classes)
+
+
+#: classes and record shape (C, H, W) of the data sets the poisoning grid and the model audits
+#: load without a folder (what a configuration is checked against before any data is loaded)
+DATASET_CLASSES = {"digits": 10, "synthetic": 4}
+DATASET_SHAPES = {"digits": (1, 8, 8), "synthetic": (1, 8, 8)}
 
 
 def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):

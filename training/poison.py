@@ -43,11 +43,15 @@ from dpaccount.executors import check_executor_args, make_executor
 
 __all__ = ["poison", "attack_success", "DEFAULT_CONFIG", "run_grid", "summarise", "load_config",
            "plot_results", "format_table", "check_config", "read_results", "run_cell",
-           "cell_key"]
+           "cell_key", "check_against_data", "COLLAPSE_FLOOR", "success_text"]
 
 ATTACKS = ("backdoor", "label_flip", "clean_label")
 #: attacks whose poisons carry another label than the records they replace
 LABEL_CHANGING = ("backdoor", "label_flip")
+
+#: clean test accuracy below which a trained model counts as collapsed (digits has 10 classes:
+#: chance is 0.1, every defense in the table that learns reaches 0.6 or more)
+COLLAPSE_FLOOR = 0.5
 
 #: The embedded grid of `dpaccount poison-eval` (the table of docs/poisoning.md).
 DEFAULT_CONFIG = {
@@ -59,6 +63,9 @@ DEFAULT_CONFIG = {
     "seeds": 5,
     "delta": 1e-5,
     "target": 0,
+    # a run whose clean test accuracy is below this has collapsed: its "success" is not an
+    # attack's (a model predicting the target for everything "succeeds" on every input)
+    "collapse_floor": COLLAPSE_FLOOR,
     "attacks": [
         {"name": "backdoor", "poisons": 20, "budget": 2},
         {"name": "label_flip", "poisons": 80, "source": 1},
@@ -89,66 +96,166 @@ def load_config(path) -> dict:
         raise InputError(f"config file {str(p)!r} is not valid JSON ({exc})") from None
     if not isinstance(user, dict):
         raise InputError(f"config file {str(p)!r} must hold a JSON object")
-    unknown = set(user) - set(DEFAULT_CONFIG)
-    if unknown:
-        raise InputError(f"config file {str(p)!r} has unknown keys: {', '.join(sorted(unknown))}")
     cfg = dict(DEFAULT_CONFIG)
     cfg.update(user)
     return check_config(cfg, where=f"config file {str(p)!r}")
 
 
-def _positive_int(where: str, key: str, v) -> None:
+def _positive_int(where: str, key: str, v, maximum: int | None = None) -> None:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise InputError(f"{where}: {key} must be a positive integer; got {v!r}")
+    if maximum is not None and v > maximum:
+        raise InputError(f"{where}: {key} must be at most {maximum}; got {v!r}")
+
+
+def _positive_number(where: str, key: str, v, maximum: float = math.inf) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v < math.inf) or \
+            v > maximum:
+        upto = "" if maximum == math.inf else f" at most {maximum:g}"
+        raise InputError(f"{where}: {key} must be a positive finite number{upto}; got {v!r}")
+
+
+def _class_index(where: str, key: str, v, classes: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or not (0 <= v < classes):
+        raise InputError(f"{where}: {key} must be a class index of the dataset (0 to "
+                         f"{classes - 1}); got {v!r}")
+
+
+#: the keys each attack takes (beyond ``name``), with their checks: (kind, bound)
+ATTACK_KEYS = {
+    "backdoor": {"poisons": "poisons", "budget": "trigger"},
+    "label_flip": {"poisons": "poisons", "source": "class"},
+    "clean_label": {"poisons": "poisons", "budget": "linf"},
+}
+#: keys every attack must give (the others take the defaults in :func:`poison`)
+ATTACK_REQUIRED = ("name", "poisons")
+#: the keys each defense takes, all required
+DEFENSE_KEYS = {"none": (), "mixup": ("k",), "noise": ("noise",),
+                "dp-instahide": ("k", "noise"), "dpsgd": ("noise_multiplier", "clip")}
+#: the keys of a grid; the embedded default has every one of them
+GRID_KEYS = ("dataset", "model", "epochs", "batch_size", "lr", "seeds", "delta", "target",
+             "collapse_floor", "attacks", "defenses")
 
 
 def check_config(cfg: dict, where: str = "config") -> dict:
-    """Every key of a grid checked, each failure one line naming the key and the value."""
+    """Every key of a grid, nested ones included, checked before any run: types, ranges, class
+    indices against the dataset's classes, budgets > 0, unknown keys refused; each failure one
+    line naming the key and the value. (Poisons against the class sizes need the data:
+    :func:`check_against_data`, also before any training.)"""
     from dpaccount.validate import check_delta
 
-    if cfg["dataset"] not in ("digits", "synthetic"):
+    from .data import DATASET_CLASSES, DATASET_SHAPES
+
+    if not isinstance(cfg, dict):
+        raise InputError(f"{where} must be a JSON object; got {type(cfg).__name__}")
+    unknown = sorted(set(cfg) - set(GRID_KEYS))
+    if unknown:
+        raise InputError(f"{where} has unknown keys: {', '.join(map(str, unknown))} (a grid "
+                         f"takes {', '.join(GRID_KEYS)})")
+    missing = [k for k in GRID_KEYS if k not in cfg]
+    if missing:
+        raise InputError(f"{where} lacks keys: {', '.join(missing)}")
+    if cfg["dataset"] not in DATASET_CLASSES:
         raise InputError(f"{where}: dataset must be 'digits' or 'synthetic'; got "
                          f"{cfg['dataset']!r}")
+    classes = DATASET_CLASSES[cfg["dataset"]]
+    side = min(DATASET_SHAPES[cfg["dataset"]][1:])
     if cfg["model"] not in ("mlp", "cnn"):
         raise InputError(f"{where}: model must be 'mlp' or 'cnn'; got {cfg['model']!r}")
     for key in ("epochs", "batch_size", "seeds"):
-        _positive_int(where, key, cfg[key])
-    t = cfg["target"]
-    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
-        raise InputError(f"{where}: target must be a class index (integer >= 0); got {t!r}")
-    lr = cfg["lr"]
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (0 < lr < math.inf):
-        raise InputError(f"{where}: lr must be a positive finite number; got {lr!r}")
+        _positive_int(where, key, cfg[key], 10**6)
+    _class_index(where, "target", cfg["target"], classes)
+    _positive_number(where, "lr", cfg["lr"])
     try:
         check_delta(cfg["delta"])
     except (TypeError, ValueError):
         raise InputError(f"{where}: delta must be in the open interval (0, 1); got "
                          f"{cfg['delta']!r}") from None
+    f = cfg["collapse_floor"]
+    if isinstance(f, bool) or not isinstance(f, (int, float)) or not (0 <= f < 1):
+        raise InputError(f"{where}: collapse_floor must be a number in [0, 1); got {f!r}")
     for key in ("attacks", "defenses"):
         if not isinstance(cfg[key], list) or not cfg[key] or \
                 not all(isinstance(x, dict) for x in cfg[key]):
             raise InputError(f"{where}: {key} must be a non-empty list of objects; got "
                              f"{cfg[key]!r}")
-    for a in cfg["attacks"]:
-        if a.get("name") not in ATTACKS:
-            raise InputError(f"attack name must be one of {', '.join(ATTACKS)}; got "
-                             f"{a.get('name')!r}")
-        _positive_int(where, f"attack {a['name']!r}: poisons", a.get("poisons"))
-    for d in cfg["defenses"]:
-        if d.get("name") not in ("none", "mixup", "noise", "dp-instahide", "dpsgd"):
-            raise InputError(f"defense name must be none, mixup, noise, dp-instahide or dpsgd; "
-                             f"got {d.get('name')!r}")
-        need = {"mixup": ("k",), "noise": ("noise",), "dp-instahide": ("k", "noise"),
-                "dpsgd": ("noise_multiplier", "clip")}.get(d["name"], ())
+    for i, a in enumerate(cfg["attacks"]):
+        name = a.get("name")
+        if name not in ATTACK_KEYS:
+            raise InputError(f"{where}: attacks[{i}].name must be one of "
+                             f"{', '.join(ATTACK_KEYS)}; got {name!r}")
+        at = f"attacks[{i}] ({name})"
+        allowed = ATTACK_KEYS[name]
+        unknown = sorted(set(a) - set(allowed) - {"name"})
+        if unknown:
+            raise InputError(f"{where}: {at} has unknown keys: {', '.join(map(str, unknown))} "
+                             f"({name} takes {', '.join(allowed)})")
+        for key in ATTACK_REQUIRED:
+            if key not in a:
+                raise InputError(f"{where}: {at} lacks {key}")
+        for key, kind in allowed.items():
+            if key not in a:
+                continue
+            v, what = a[key], f"{at}.{key}"
+            if kind == "poisons":
+                _positive_int(where, what, v)
+            elif kind == "trigger":  # the side of the square trigger, in pixels
+                _positive_int(where, what, v, side)
+            elif kind == "linf":  # an L-infinity radius in the [0, 1] pixel range
+                _positive_number(where, what, v, 1.0)
+            elif kind == "class":
+                _class_index(where, what, v, classes)
+                if v == cfg["target"]:
+                    raise InputError(f"{where}: {what} must differ from the target class "
+                                     f"{cfg['target']}; got {v!r}")
+    for i, d in enumerate(cfg["defenses"]):
+        name = d.get("name")
+        if name not in DEFENSE_KEYS:
+            raise InputError(f"{where}: defenses[{i}].name must be one of "
+                             f"{', '.join(DEFENSE_KEYS)}; got {name!r}")
+        at = f"defenses[{i}] ({name})"
+        need = DEFENSE_KEYS[name]
+        unknown = sorted(set(d) - set(need) - {"name"})
+        if unknown:
+            raise InputError(f"{where}: {at} has unknown keys: {', '.join(map(str, unknown))} "
+                             f"({name} takes {', '.join(need) or 'nothing but its name'})")
         for key in need:
-            v = d.get(key)
+            if key not in d:
+                raise InputError(f"{where}: {at} lacks {key}")
             if key == "k":
-                _positive_int(where, f"defense {d['name']!r}: k", v)
-            elif isinstance(v, bool) or not isinstance(v, (int, float)) or \
-                    not (0 < v < math.inf):
-                raise InputError(f"{where}: defense {d['name']!r}: {key} must be a positive "
-                                 f"finite number; got {v!r}")
+                _positive_int(where, f"{at}.k", d[key], 10**6)
+            else:
+                _positive_number(where, f"{at}.{key}", d[key])
     return cfg
+
+
+def check_against_data(cfg: dict, data: ImageData) -> None:
+    """What needs the data, checked before any training: the target class and the attacks'
+    class indices exist in it, each attack's poisons fit in the records it draws them from, and
+    k is at most N."""
+    where = "config"
+    y = data.y_train.cpu().numpy()
+    classes = int(data.num_classes)
+    _class_index(where, "target", cfg["target"], classes)
+    for i, a in enumerate(cfg["attacks"]):
+        at = f"attacks[{i}] ({a['name']})"
+        if a["name"] == "backdoor":
+            pool, what = int((y != cfg["target"]).sum()), "training records outside the target class"
+        elif a["name"] == "label_flip":
+            src = a.get("source", 1)
+            _class_index(where, f"{at}.source", src, classes)
+            pool, what = int((y == src).sum()), f"training records of the source class {src}"
+        else:
+            pool, what = int((y == cfg["target"]).sum()), \
+                f"training records of the target class {cfg['target']}"
+        if a["poisons"] > pool:
+            raise InputError(f"{where}: {at}.poisons must be at most {pool} (the {what}); got "
+                             f"{a['poisons']}")
+    n = int(y.shape[0])
+    for i, d in enumerate(cfg["defenses"]):
+        if "k" in d and d["k"] > n:
+            raise InputError(f"{where}: defenses[{i}] ({d['name']}).k must be at most N={n}; "
+                             f"got {d['k']}")
 
 
 def _trigger(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -326,7 +433,9 @@ def run_cell(context: dict, key: str) -> dict:
             "clean_accuracy": clean_acc, "clean_success": clean_success,
             "epsilon": privacy["epsilon"], "delta": privacy["delta"],
             "privacy_method": privacy["method"],
-            "relation": privacy["relation"], "sampler": privacy["sampler"],
+            "relation": privacy["relation"],
+            # no defense ran no mechanism: it has no sampler to name
+            "sampler": None if defense["name"] == "none" else privacy["sampler"],
             "mechanism": privacy.get("mechanism")}
 
 
@@ -341,6 +450,9 @@ def run_grid(grid: dict, out_path, *, progress: bool = False, data: ImageData | 
     check_executor_args(executor, ray_address)
     if device not in ("auto", "cpu", "cuda"):
         raise InputError(f"device must be auto, cpu or cuda; got {device!r}")
+    if not isinstance(grid, dict):
+        raise InputError(f"grid must be a dict of settings; got {type(grid).__name__}")
+    grid = check_config({**DEFAULT_CONFIG, **grid})  # keys left out: the embedded default's
     out_path = check_output_file("results file", out_path)
     results = read_results(out_path)
     ex = make_executor(executor, ray_address)
@@ -355,6 +467,7 @@ def run_grid(grid: dict, out_path, *, progress: bool = False, data: ImageData | 
 
 def _run_cells(grid, ex, out_path, results, data, progress, log, device) -> dict:
     data = data if data is not None else load_dataset(grid["dataset"])
+    check_against_data(grid, data)  # class sizes, before any training
     if _refresh_privacy(results, data):
         atomic_write_bytes(out_path, json.dumps(results, indent=1).encode())
     jobs = [(a, d, s) for a in grid["attacks"] for d in grid["defenses"]
@@ -392,19 +505,27 @@ def _run_cells(grid, ex, out_path, results, data, progress, log, device) -> dict
 
 
 def _mean_ci(xs, conf=0.95):
-    """Mean and a t-interval half-width over seeds (the seeds are the independent units)."""
+    """Mean and a t-interval half-width over seeds (the seeds are the independent units); the
+    half-width is None for fewer than two seeds (no interval), the mean None for none."""
     from scipy import stats
 
     xs = np.asarray(xs, dtype=float)
+    if xs.size == 0:
+        return None, None
     if xs.size < 2:
-        return float(xs.mean()), float("nan")
+        return float(xs.mean()), None
     half = stats.t.ppf(0.5 + conf / 2, xs.size - 1) * xs.std(ddof=1) / math.sqrt(xs.size)
     return float(xs.mean()), float(half)
 
 
-def summarise(results: dict) -> list[dict]:
-    """One row per (attack, defense): means with 95% t-intervals over seeds, epsilon, and the
-    group-privacy certificate for the attack's p poisons (DP-InstaHide rows)."""
+def summarise(results: dict, collapse_floor: float = COLLAPSE_FLOOR) -> list[dict]:
+    """One row per (attack, defense): means with 95% t-intervals over seeds (None with one
+    seed), epsilon, and the group-privacy certificate for the attack's p poisons (DP-InstaHide
+    rows). Success is measured on inputs not already of the target class (module docstring).
+    A run whose poisoned model's clean accuracy is below ``collapse_floor`` has *collapsed*:
+    its success is left out of the row's (a model that predicts the target everywhere is not a
+    successful attack), and the row says how many seeds collapsed; when all did, the row is
+    ``collapsed`` and its success None. The same for the clean models' success."""
     from dpaccount import InstaHide
     from dpaccount.certificates import certify
 
@@ -414,13 +535,21 @@ def summarise(results: dict) -> list[dict]:
     rows = []
     for (attack, defense), rs in cells.items():
         acc, acc_h = _mean_ci([r["accuracy"] for r in rs])
-        suc, suc_h = _mean_ci([r["success"] for r in rs])
-        clean_suc = float(np.mean([r["clean_success"] for r in rs]))
+        live = [r for r in rs if r["accuracy"] >= collapse_floor]
+        suc, suc_h = _mean_ci([r["success"] for r in live])
+        clean_live = [r for r in rs if r.get("clean_accuracy", 1.0) >= collapse_floor]
+        clean_suc = (float(np.mean([r["clean_success"] for r in clean_live]))
+                     if clean_live else None)
         row = {"attack": attack, "defense": defense, "poisons": rs[0]["poisons"],
                "seeds": len(rs), "accuracy": acc, "accuracy_ci": acc_h, "success": suc,
-               "success_ci": suc_h, "clean_success": clean_suc, "epsilon": rs[0]["epsilon"],
-               "delta": rs[0]["delta"], "privacy_method": rs[0]["privacy_method"],
-               "relation": rs[0]["relation"], "sampler": rs[0]["sampler"],
+               "success_ci": suc_h, "collapsed": not live,
+               "collapsed_seeds": len(rs) - len(live), "collapse_floor": collapse_floor,
+               "clean_success": clean_suc,
+               "clean_collapsed_seeds": len(rs) - len(clean_live),
+               "epsilon": rs[0]["epsilon"], "delta": rs[0]["delta"],
+               "privacy_method": rs[0]["privacy_method"], "relation": rs[0]["relation"],
+               # no defense ran no mechanism (older results named the default sampler)
+               "sampler": None if defense == "none" else rs[0]["sampler"],
                "certificate": None, "certificate_vacuous": None}
         mech = rs[0].get("mechanism")
         row["certificate_note"] = None
@@ -436,6 +565,9 @@ def summarise(results: dict) -> list[dict]:
                 # label: poisons that change labels are not covered by it
                 row["certificate_note"] = ("not covered: the attack changes labels and the soft "
                                            "label is released without noise")
+            elif clean_suc is None:
+                row["certificate_note"] = ("no clean success rate: every clean model "
+                                           "collapsed")
             else:
                 cert = certify(m, rs[0]["poisons"], min(1.0, clean_suc))[0]
                 row["certificate"] = cert.bound
@@ -443,6 +575,23 @@ def summarise(results: dict) -> list[dict]:
         rows.append(row)
     return rows
 
+
+def _pm(mean, half, fmt=".3f") -> str:
+    if mean is None:
+        return "n/a"
+    return f"{mean:{fmt}}" + (" (one seed)" if half is None else f" +- {half:{fmt}}")
+
+
+def success_text(r: dict) -> str:
+    """A row's attack success as the table shows it: ``collapsed`` where every seed's model
+    collapsed, otherwise the mean over the seeds that did not, saying how many were left out."""
+    if r["collapsed"]:
+        return (f"collapsed (clean accuracy < {r['collapse_floor']:g} in all "
+                f"{r['seeds']} seeds)")
+    out = _pm(r["success"], r["success_ci"])
+    if r["collapsed_seeds"]:
+        out += f" ({r['collapsed_seeds']} of {r['seeds']} seeds collapsed, left out)"
+    return out
 
 
 def plot_results(rows: list[dict], path) -> Path:
@@ -457,11 +606,20 @@ def plot_results(rows: list[dict], path) -> Path:
                              squeeze=False)
     for ax, attack in zip(axes[0], attacks):
         for r in sorted((r for r in rows if r["attack"] == attack), key=lambda r: r["defense"]):
-            ax.errorbar(r["accuracy"], r["success"], xerr=r["accuracy_ci"],
-                        yerr=r["success_ci"], fmt="o", ms=5, capsize=2, label=r["defense"])
+            if r["collapsed"]:  # no success to plot: a grey cross below the axis, labelled
+                ax.plot(r["accuracy"], -0.03, "x", color="0.4", ms=7,
+                        label=f"{r['defense']} (collapsed)")
+                ax.annotate("collapsed", (r["accuracy"], -0.03), fontsize=6, color="0.3",
+                            xytext=(3, 3), textcoords="offset points")
+                continue
+            ax.errorbar(r["accuracy"], r["success"], xerr=r["accuracy_ci"] or 0.0,
+                        yerr=r["success_ci"] or 0.0, fmt="o", ms=5, capsize=2,
+                        label=r["defense"] + (f" ({r['collapsed_seeds']} seeds collapsed)"
+                                              if r["collapsed_seeds"] else ""))
+        ax.axvline(rows[0]["collapse_floor"], color="0.6", lw=0.8, ls=":")
         ax.set_xlabel("clean test accuracy")
         ax.set_ylabel("attack success")
-        ax.set_ylim(-0.05, 1.05)
+        ax.set_ylim(-0.08, 1.05)
         p = next(r["poisons"] for r in rows if r["attack"] == attack)
         ax.set_title(f"{attack}, {p} poisons", fontsize=9)
         ax.grid(alpha=0.3)
@@ -489,8 +647,8 @@ def format_table(rows: list[dict]) -> str:
                 cert = r["certificate_note"]
         else:
             cert = "VACUOUS (>= 1)" if r["certificate_vacuous"] else f"<= {r['certificate']:.4g}"
+        clean = "n/a (collapsed)" if r["clean_success"] is None else f"{r['clean_success']:.3f}"
         lines.append(f"| {r['attack']} ({r['poisons']}) | {r['defense']} | "
-                     f"{r['accuracy']:.3f} +- {r['accuracy_ci']:.3f} | "
-                     f"{r['success']:.3f} +- {r['success_ci']:.3f} | {r['clean_success']:.3f} | "
+                     f"{_pm(r['accuracy'], r['accuracy_ci'])} | {success_text(r)} | {clean} | "
                      f"{eps} | {cert} |")
     return "\n".join(lines)

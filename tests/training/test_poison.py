@@ -106,30 +106,98 @@ def test_cli_poison_eval_tiny(tmp_path):
                 "--plot", str(tmp_path / "p.png"))
     assert p.returncode == 0, p.stderr
     assert "| backdoor (40) | none |" in p.stdout and "not private" in p.stdout
+    assert "(one seed)" in p.stdout
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    # one seed with --json: valid JSON, null where an interval is undefined (was NaN)
+    j = run_cli("poison-eval", "--config", str(cfg), "--out", str(tmp_path / "r.json"),
+                "--json")
+    assert j.returncode == 0, j.stderr
+    row = json.loads(j.stdout)["rows"][0]
+    assert row["seeds"] == 1 and row["success_ci"] is None and row["accuracy_ci"] is None
+    assert row["sampler"] is None  # no defense: no mechanism ran, no sampler to name
+
+
+def test_a_forced_collapse_is_marked_not_counted_as_success(tmp_path):
+    """A floor every model misses forces every run to count as collapsed (really trained): no
+    success is reported in the rows, the table, the JSON or the plot; with part of the seeds
+    collapsed, they are left out of the mean and counted."""
+    pytest.importorskip("matplotlib")
+    from training.poison import format_table, plot_results
+
+    grid = dict(TINY, seeds=1, epochs=1, defenses=[{"name": "none"}], collapse_floor=0.99)
+    cfg = tmp_path / "grid.json"
+    cfg.write_text(json.dumps(grid))
+    j = run_cli("poison-eval", "--config", str(cfg), "--out", str(tmp_path / "r.json"),
+                "--json", "--plot", str(tmp_path / "p.png"))
+    assert j.returncode == 0, j.stderr
+    row = json.loads(j.stdout)["rows"][0]
+    assert row["collapsed"] is True and row["success"] is None and row["collapsed_seeds"] == 1
+    t = run_cli("poison-eval", "--config", str(cfg), "--out", str(tmp_path / "r.json"))
+    assert "collapsed (clean accuracy < 0.99 in all 1 seeds)" in t.stdout
+    # partly collapsed: the mean is over the seeds that learned
+    base = {"attack": "backdoor", "defense": "mixup only k=4", "poisons": 20, "epsilon": None,
+            "delta": 1e-5, "privacy_method": None, "relation": None, "sampler": "subsets",
+            "mechanism": None, "clean_success": 0.0}
+    res = {"a": dict(base, seed=0, accuracy=0.12, clean_accuracy=0.9, success=0.98),
+           "b": dict(base, seed=1, accuracy=0.9, clean_accuracy=0.9, success=0.2),
+           "c": dict(base, seed=2, accuracy=0.8, clean_accuracy=0.9, success=0.4)}
+    r = summarise(res)[0]
+    assert r["collapsed_seeds"] == 1 and not r["collapsed"]
+    assert r["success"] == pytest.approx(0.3)  # 0.98 of the collapsed seed left out
+    assert "(1 of 3 seeds collapsed, left out)" in format_table([r])
+    assert plot_results([r], tmp_path / "q.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("content,match", [
     (None, "does not exist"),
     ("{not json", "not valid JSON"),
     ('{"epochz": 3}', "unknown keys"),
-    ('{"attacks": [{"name": "nope", "poisons": 1}]}', "attack name"),
+    ('{"attacks": [{"name": "nope", "poisons": 1}]}', "attacks[0].name must be one of"),
     ('{"attacks": [{"name": "backdoor", "poisons": 0}]}', "poisons"),
-    ('{"defenses": [{"name": "magic"}]}', "defense name"),
+    ('{"defenses": [{"name": "magic"}]}', "defenses[0].name must be one of"),
     ('{"seeds": "a"}', "seeds must be a positive integer"),
     ('{"seeds": 0}', "seeds must be a positive integer"),
     ('{"delta": 2}', "delta"),
     ('{"lr": -1}', "lr"),
     ('{"defenses": [{"name": "dp-instahide", "k": 4, "noise": -1}]}', "noise"),
     ('{"defenses": [{"name": "mixup", "k": 0}]}', "k must be a positive integer"),
+    # nested values (issue 15): each refused before any training, naming the key
+    ('{"target": 99}', "target must be a class index of the dataset (0 to 9); got 99"),
+    ('{"attacks": [{"name": "clean_label", "poisons": 5, "budget": "big"}]}',
+     "attacks[0] (clean_label).budget must be a positive finite number at most 1; got 'big'"),
+    ('{"attacks": [{"name": "label_flip", "poisons": 100000, "source": 1}]}',
+     "(the training records of the source class 1); got 100000"),
+    ('{"attacks": [{"name": "label_flip", "poisons": 5, "source": 99}]}',
+     "attacks[0] (label_flip).source must be a class index"),
+    ('{"attacks": [{"name": "label_flip", "poisons": 5, "source": 0}]}',
+     "must differ from the target class 0"),
+    ('{"attacks": [{"name": "backdoor", "poisons": 5, "budget": -3}]}',
+     "attacks[0] (backdoor).budget must be a positive integer; got -3"),
+    ('{"attacks": [{"name": "backdoor", "poisons": 5, "budget": 0}]}',
+     "backdoor).budget must be a positive integer; got 0"),
+    ('{"attacks": [{"name": "backdoor", "poisons": 5, "budget": 9}]}',
+     "backdoor).budget must be at most 8; got 9"),
+    ('{"attacks": [{"name": "backdoor", "poisons": 5, "budgt": 2}]}',
+     "attacks[0] (backdoor) has unknown keys: budgt"),
+    ('{"attacks": [{"name": "backdoor"}]}', "attacks[0] (backdoor) lacks poisons"),
+    ('{"defenses": [{"name": "noise", "noise": 1, "k": 2}]}',
+     "defenses[0] (noise) has unknown keys: k"),
+    ('{"defenses": [{"name": "dp-instahide", "k": 4}]}', "(dp-instahide) lacks noise"),
+    ('{"defenses": [{"name": "mixup", "k": 5000}]}', "(mixup).k must be at most N=1438"),
+    ('{"collapse_floor": 1.5}', "collapse_floor must be a number in [0, 1)"),
+    ('[1, 2]', "must hold a JSON object"),
 ])
 def test_cli_poison_eval_bad_config(tmp_path, content, match):
     f = tmp_path / "c.json"
     if content is not None:
         f.write_text(content)
+    import time
+
+    t = time.monotonic()
     assert_usage_error(run_cli("poison-eval", "--config", str(f), "--out",
                                str(tmp_path / "r.json")), match)
     assert not (tmp_path / "r.json").exists()
+    assert time.monotonic() - t < 20  # refused before any training (one training takes ~1 s)
 
 
 def test_dpsgd_defense_reports_opacus_epsilon(tmp_path):
