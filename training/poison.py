@@ -43,9 +43,10 @@ from dpaccount.executors import check_executor_args, make_executor
 
 __all__ = ["poison", "attack_success", "DEFAULT_CONFIG", "run_grid", "summarise", "load_config",
            "plot_results", "format_table", "check_config", "read_results", "run_cell",
-           "cell_key", "check_against_data", "COLLAPSE_FLOOR", "success_text"]
+           "cell_key", "check_against_data", "COLLAPSE_FLOOR", "success_text",
+           "craft", "craft_key", "craft_unit", "crafted_path", "read_crafted", "CRAFTED"]
 
-ATTACKS = ("backdoor", "label_flip", "clean_label")
+ATTACKS = ("backdoor", "label_flip", "clean_label", "gradient_matching", "feature_collision")
 #: attacks whose poisons carry another label than the records they replace
 LABEL_CHANGING = ("backdoor", "label_flip")
 
@@ -126,7 +127,14 @@ ATTACK_KEYS = {
     "backdoor": {"poisons": "poisons", "budget": "trigger"},
     "label_flip": {"poisons": "poisons", "source": "class"},
     "clean_label": {"poisons": "poisons", "budget": "linf"},
+    "gradient_matching": {"poisons": "poisons", "budget": "linf", "restarts": "count",
+                          "steps": "count", "surrogate_epochs": "count"},
+    "feature_collision": {"poisons": "poisons", "budget": "linf", "steps": "count",
+                          "surrogate_epochs": "count"},
 }
+#: attacks whose poisons are optimised on a surrogate model (training.attacks): crafted once per
+#: (attack, seed) as work units of their own, kept beside the results file, shared by the cells
+CRAFTED = ("gradient_matching", "feature_collision")
 #: keys every attack must give (the others take the defaults in :func:`poison`)
 ATTACK_REQUIRED = ("name", "poisons")
 #: the keys each defense takes, all required
@@ -190,7 +198,7 @@ def check_config(cfg: dict, where: str = "config") -> dict:
         if unknown:
             raise InputError(f"{where}: {at} has unknown keys: {', '.join(map(str, unknown))} "
                              f"({name} takes {', '.join(allowed)})")
-        for key in ATTACK_REQUIRED:
+        for key in ATTACK_REQUIRED + (("budget",) if name in CRAFTED else ()):
             if key not in a:
                 raise InputError(f"{where}: {at} lacks {key}")
         for key, kind in allowed.items():
@@ -203,6 +211,8 @@ def check_config(cfg: dict, where: str = "config") -> dict:
                 _positive_int(where, what, v, side)
             elif kind == "linf":  # an L-infinity radius in the [0, 1] pixel range
                 _positive_number(where, what, v, 1.0)
+            elif kind == "count":
+                _positive_int(where, what, v, 10**6)
             elif kind == "class":
                 _class_index(where, what, v, classes)
                 if v == cfg["target"]:
@@ -264,12 +274,43 @@ def _trigger(x: torch.Tensor, size: int) -> torch.Tensor:
     return x
 
 
-def poison(data: ImageData, attack: dict, target: int, seed: int) -> tuple[ImageData, dict]:
-    """The poisoned training set (same size, p records replaced) and what success means."""
+def craft(data: ImageData, attack: dict, target: int, seed: int, *, model: str = "cnn",
+          device="cpu") -> tuple[np.ndarray, np.ndarray, int]:
+    """The optimised poisons of a ``gradient_matching`` or ``feature_collision`` attack
+    (:mod:`training.attacks`) as ``(indices, images, target_index)``: the target is a test image
+    of another class than ``target`` (drawn with the seed), to be classified as ``target``; the
+    poisons are training images of ``target`` that keep their label."""
+    from .attacks import choose_target, feature_collision, gradient_matching
+
+    t_idx = choose_target(data, target, seed)
+    extra = {k: attack[k] for k in ("restarts", "steps", "surrogate_epochs") if k in attack}
+    common = dict(target_index=t_idx, poisons=int(attack["poisons"]),
+                  budget=float(attack["budget"]), seed=seed, model=model, device=device,
+                  **extra)
+    if attack["name"] == "gradient_matching":
+        idx, xp = gradient_matching(data, adversarial_class=target, **common)
+    elif attack["name"] == "feature_collision":
+        idx, xp = feature_collision(data, base_class=target, **common)
+    else:
+        raise InputError(f"attack {attack['name']!r} is not crafted on a surrogate")
+    return idx.cpu().numpy(), xp.detach().cpu().numpy(), t_idx
+
+
+def poison(data: ImageData, attack: dict, target: int, seed: int, *,
+           crafted=None, model: str = "cnn") -> tuple[ImageData, dict]:
+    """The poisoned training set (same size, p records replaced) and what success means.
+    ``crafted``: the ``(indices, images, target_index)`` of a crafted attack made earlier
+    (:func:`craft`), else it is crafted here on a ``model`` surrogate."""
     rng = np.random.default_rng(seed)
     name, p = attack["name"], int(attack["poisons"])
     x, y = data.x_train.clone(), data.y_train.clone()
-    if name == "backdoor":
+    if name in CRAFTED:
+        idx, xp, t_idx = crafted if crafted is not None else craft(data, attack, target, seed,
+                                                                   model=model)
+        x[torch.as_tensor(idx)] = torch.as_tensor(xp, dtype=x.dtype)
+        info = {"target_index": int(t_idx), "base_class": target,
+                "linf": float(attack["budget"])}
+    elif name == "backdoor":
         size = int(attack.get("budget", 2))
         idx = rng.choice(np.flatnonzero(y.numpy() != target), p, replace=False)
         x[idx] = _trigger(x[idx], size)
@@ -372,7 +413,9 @@ def _refresh_privacy(results: dict, data: ImageData) -> int:
         attack, defense, seed, common = json.loads(key)
         if common["dataset"] != data.name:
             continue
-        pdata, _ = poison(data, attack, common["target"], seed)
+        # crafted poisons keep their labels: the class sizes are the clean set's
+        pdata = data if attack["name"] in CRAFTED else \
+            poison(data, attack, common["target"], seed)[0]
         cfg = _train_config(common, defense, seed)
         acc = accountant_of(cfg, pdata)
         if acc is not None:
@@ -422,7 +465,9 @@ def run_cell(context: dict, key: str) -> dict:
     attack, defense, seed, _ = json.loads(key)
     grid, data = context["grid"], context["data"]
     grid = dict(grid, device=context["device"])
-    pdata, info = poison(data, attack, grid["target"], seed)
+    crafted = context.get("crafted", {}).get(craft_key(grid, attack, seed))
+    pdata, info = poison(data, attack, grid["target"], seed, crafted=crafted,
+                         model=grid["model"])
     acc, model, privacy = _run_one(grid, defense, pdata, seed)
     success = attack_success(model, data, info)
     clean_acc, clean_model, _ = _run_one(grid, defense, data, seed)
@@ -437,6 +482,93 @@ def run_cell(context: dict, key: str) -> dict:
             # no defense ran no mechanism: it has no sampler to name
             "sampler": None if defense["name"] == "none" else privacy["sampler"],
             "mechanism": privacy.get("mechanism")}
+
+
+def craft_key(grid: dict, attack: dict, seed: int) -> str:
+    """The name of one crafted set of poisons: what it depends on (the attack, the seed, the
+    target class, the data set and the surrogate's architecture)."""
+    return json.dumps([attack, seed, grid["target"], grid["dataset"], grid["model"]],
+                      sort_keys=True)
+
+
+def craft_unit(context: dict, key: str):
+    """One unit of crafting (:mod:`dpaccount.executors`): the poisons named by ``key``."""
+    attack, seed, target, _, model = json.loads(key)
+    from .train import resolve_device
+
+    return craft(context["data"], attack, target, seed, model=model,
+                 device=resolve_device(context["device"]))
+
+
+def crafted_path(out_path) -> Path:
+    """Where the crafted poisons of a results file are kept: beside it, ``FILE.poisons.npz``."""
+    out_path = Path(out_path)
+    return out_path.with_name(out_path.name + ".poisons.npz")
+
+
+def read_crafted(path: Path) -> dict:
+    """The crafted poisons kept in ``path`` (:func:`crafted_path`), by :func:`craft_key`:
+    ``(indices, images, target_index)``; empty when there are none or the file is damaged."""
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = json.loads(str(z["keys"]))
+            return {k: (z[f"idx{i}"], z[f"x{i}"], int(z[f"t{i}"])) for i, k in enumerate(keys)}
+    except (OSError, ValueError, KeyError):
+        return {}  # damaged: crafted again (deterministic from the seed)
+
+
+def _write_crafted(path: Path, crafted: dict) -> None:
+    import io
+
+    arrays = {"keys": np.array(json.dumps(list(crafted)))}
+    for i, (idx, x, t) in enumerate(crafted.values()):
+        arrays.update({f"idx{i}": idx, f"x{i}": x, f"t{i}": np.array(t)})
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _craft_all(grid, ex, out_path, results, data, device, progress) -> dict:
+    """The crafted poisons every cell still to run needs: read back from beside the results
+    file, the missing ones crafted as units (one per attack and seed) and kept as they arrive."""
+    need = {}
+    for a in grid["attacks"]:
+        if a["name"] not in CRAFTED:
+            continue
+        for s in range(grid["seeds"]):
+            if any(cell_key(grid, a, d, s) not in results for d in grid["defenses"]):
+                need[craft_key(grid, a, s)] = True
+    if not need:
+        return {}
+    path = crafted_path(out_path)
+    have = read_crafted(path)
+    crafted = {k: have[k] for k in need if k in have}
+    todo = [k for k in need if k not in crafted]
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc="crafting poisons", unit="set", leave=False)
+
+    def keep(key, out):
+        have[key] = crafted[key] = out
+        _write_crafted(path, have)
+        if bar is not None:
+            bar.update(1)
+
+    def label(key):
+        attack, seed, *_ = json.loads(key)
+        return f"crafting {attack['name']} seed {seed}"
+
+    try:
+        ex.run(craft_unit, {"data": data, "device": device}, todo, keep, label=label,
+               num_gpus=1 if device == "cuda" and ex.name == "ray" else 0)
+    finally:
+        if bar is not None:
+            bar.close()
+    return crafted
 
 
 def run_grid(grid: dict, out_path, *, progress: bool = False, data: ImageData | None = None,
@@ -470,6 +602,7 @@ def _run_cells(grid, ex, out_path, results, data, progress, log, device) -> dict
     check_against_data(grid, data)  # class sizes, before any training
     if _refresh_privacy(results, data):
         atomic_write_bytes(out_path, json.dumps(results, indent=1).encode())
+    crafted = _craft_all(grid, ex, out_path, results, data, device, progress)
     jobs = [(a, d, s) for a in grid["attacks"] for d in grid["defenses"]
             for s in range(grid["seeds"])]
     keys = [cell_key(grid, a, d, s) for a, d, s in jobs]
@@ -496,7 +629,8 @@ def _run_cells(grid, ex, out_path, results, data, progress, log, device) -> dict
         return f"cell {attack['name']} / {_defense_label(defense)} / seed {seed}"
 
     try:
-        ex.run(run_cell, {"grid": grid, "data": data, "device": device}, todo, keep,
+        ex.run(run_cell, {"grid": grid, "data": data, "device": device, "crafted": crafted},
+               todo, keep,
                label=label, num_gpus=1 if device == "cuda" and ex.name == "ray" else 0)
     finally:
         if bar is not None:

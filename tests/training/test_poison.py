@@ -3,6 +3,8 @@ results round-tripping through the saved file, certificates from dpaccount, bad 
 
 import json
 
+import numpy as np
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -186,6 +188,14 @@ def test_a_forced_collapse_is_marked_not_counted_as_success(tmp_path):
     ('{"defenses": [{"name": "mixup", "k": 5000}]}', "(mixup).k must be at most N=1438"),
     ('{"collapse_floor": 1.5}', "collapse_floor must be a number in [0, 1)"),
     ('[1, 2]', "must hold a JSON object"),
+    ('{"attacks": [{"name": "gradient_matching", "poisons": 5}]}',
+     "attacks[0] (gradient_matching) lacks budget"),
+    ('{"attacks": [{"name": "gradient_matching", "poisons": 5, "budget": 0.1, "steps": 0}]}',
+     "(gradient_matching).steps must be a positive integer; got 0"),
+    ('{"attacks": [{"name": "feature_collision", "poisons": 5, "budget": 0.1, "restarts": 2}]}',
+     "(feature_collision) has unknown keys: restarts"),
+    ('{"attacks": [{"name": "gradient_matching", "poisons": 500, "budget": 0.1}]}',
+     "(the training records of the target class 0); got 500"),
 ])
 def test_cli_poison_eval_bad_config(tmp_path, content, match):
     f = tmp_path / "c.json"
@@ -208,3 +218,37 @@ def test_dpsgd_defense_reports_opacus_epsilon(tmp_path):
     r = rows[0]
     assert r["privacy_method"] == "opacus" and r["relation"] == "add_remove"
     assert 0 < r["epsilon"] < 100 and r["certificate"] is None
+
+
+def test_crafted_attacks_are_crafted_once_and_kept_beside_the_results(tmp_path, monkeypatch):
+    """gradient_matching and feature_collision poisons are crafted once per (attack, seed), as
+    units of their own, kept in FILE.poisons.npz and reused by every defense and by a resumed
+    run; they keep their labels and stay within the budget."""
+    import training.poison as tp
+    from training.poison import crafted_path
+
+    grid = dict(TINY, epochs=1, seeds=1, defenses=[{"name": "none"}, {"name": "mixup", "k": 2}],
+                attacks=[{"name": "gradient_matching", "poisons": 8, "budget": 0.1, "steps": 3,
+                          "restarts": 1, "surrogate_epochs": 1},
+                         {"name": "feature_collision", "poisons": 8, "budget": 0.1, "steps": 3,
+                          "surrogate_epochs": 1}])
+    calls = []
+    real = tp.craft
+    monkeypatch.setattr(tp, "craft", lambda *a, **k: calls.append(a[1]["name"]) or real(*a, **k))
+    out = tmp_path / "r.json"
+    data = synthetic()
+    res = run_grid(grid, out, data=data, log=None)
+    assert sorted(calls) == ["feature_collision", "gradient_matching"]  # not once per defense
+    assert crafted_path(out).is_file() and len(res) == 4
+    for attack in grid["attacks"]:
+        idx, x, t = tp.read_crafted(crafted_path(out))[tp.craft_key(tp.check_config(
+            {**tp.DEFAULT_CONFIG, **grid}), attack, 0)]
+        assert np.abs(x - data.x_train.numpy()[idx]).max() <= 0.1 + 1e-6
+        assert int(data.y_test[t]) != grid["target"]  # the target is of another class
+        assert (data.y_train.numpy()[idx] == grid["target"]).all()  # labels kept
+    # a lost cell is rerun with the kept poisons: nothing crafted again
+    stale = json.loads(out.read_text())
+    stale.pop(next(iter(stale)))
+    out.write_text(json.dumps(stale))
+    monkeypatch.setattr(tp, "craft", lambda *a, **k: pytest.fail("crafted again"))
+    assert run_grid(grid, out, data=data, log=None) == res
