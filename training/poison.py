@@ -742,18 +742,19 @@ def plot_results(rows: list[dict], path) -> Path:
     attacks = sorted({r["attack"] for r in rows})
     fig, axes = plt.subplots(1, len(attacks), figsize=(4.6 * len(attacks), 4.4), dpi=110,
                              squeeze=False)
+    defenses = sorted({r["defense"] for r in rows})
+    cmap = plt.get_cmap("tab10")
+    colour = {d: cmap(i % 10) for i, d in enumerate(defenses)}  # one colour per defense
     for ax, attack in zip(axes[0], attacks):
         for r in sorted((r for r in rows if r["attack"] == attack), key=lambda r: r["defense"]):
-            if r["collapsed"]:  # no success to plot: a grey cross below the axis, labelled
-                ax.plot(r["accuracy"], -0.03, "x", color="0.4", ms=7,
-                        label=f"{r['defense']} (collapsed)")
+            if r["collapsed"]:  # no success to plot: a cross below the axis, labelled
+                ax.plot(r["accuracy"], -0.03, "x", color=colour[r["defense"]], ms=7)
                 ax.annotate("collapsed", (r["accuracy"], -0.03), fontsize=6, color="0.3",
                             xytext=(3, 3), textcoords="offset points")
                 continue
             ax.errorbar(r["accuracy"], r["success"], xerr=r["accuracy_ci"] or 0.0,
-                        yerr=r["success_ci"] or 0.0, fmt="o", ms=5, capsize=2,
-                        label=r["defense"] + (f" ({r['collapsed_seeds']} seeds collapsed)"
-                                              if r["collapsed_seeds"] else ""))
+                        yerr=r["success_ci"] or 0.0, fmt="o" if not r["collapsed_seeds"]
+                        else "s", ms=5, capsize=2, color=colour[r["defense"]])
         ax.axvline(rows[0]["collapse_floor"], color="0.6", lw=0.8, ls=":")
         ax.set_xlabel("clean test accuracy")
         ax.set_ylabel("attack success")
@@ -761,7 +762,15 @@ def plot_results(rows: list[dict], path) -> Path:
         p = next(r["poisons"] for r in rows if r["attack"] == attack)
         ax.set_title(f"{attack}, {p} poisons", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=6.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", ls="", color=colour[d], label=d) for d in defenses]
+    handles += [Line2D([], [], marker="s", ls="", color="0.4",
+                       label="some seeds collapsed (left out)"),
+                Line2D([], [], marker="x", ls="", color="0.4",
+                       label=f"all seeds collapsed (accuracy < {rows[0]['collapse_floor']:g})")]
+    axes[0][-1].legend(handles=handles, fontsize=6.5, loc="center left",
+                       bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return save_figure(fig, plt, path)
 
