@@ -43,10 +43,10 @@ class ImageData:
                          self.num_classes)
 
 
-#: classes and record shape (C, H, W) of the data sets the poisoning grid and the model audits
-#: load without a folder (what a configuration is checked against before any data is loaded)
-DATASET_CLASSES = {"digits": 10, "synthetic": 4}
-DATASET_SHAPES = {"digits": (1, 8, 8), "synthetic": (1, 8, 8)}
+#: classes and record shape (C, H, W) of the data sets the poisoning grid loads (what a
+#: configuration is checked against before any data is loaded)
+DATASET_CLASSES = {"digits": 10, "synthetic": 4, "cifar10": 10}
+DATASET_SHAPES = {"digits": (1, 8, 8), "synthetic": (1, 8, 8), "cifar10": (3, 32, 32)}
 
 
 def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):

@@ -57,6 +57,8 @@ COLLAPSE_FLOOR = 0.5
 #: The embedded grid of `dpaccount poison-eval` (the table of docs/poisoning.md).
 DEFAULT_CONFIG = {
     "dataset": "digits",
+    # the extracted CIFAR-10 batches folder, for "dataset": "cifar10" (nothing is downloaded)
+    "data_dir": None,
     "model": "cnn",
     "epochs": 15,
     "batch_size": 64,
@@ -145,7 +147,7 @@ ATTACK_REQUIRED = ("name", "poisons")
 DEFENSE_KEYS = {"none": (), "mixup": ("k",), "noise": ("noise",),
                 "dp-instahide": ("k", "noise"), "dpsgd": ("noise_multiplier", "clip")}
 #: the keys of a grid; the embedded default has every one of them
-GRID_KEYS = ("dataset", "model", "epochs", "batch_size", "lr", "seeds", "delta", "target",
+GRID_KEYS = ("dataset", "data_dir", "model", "epochs", "batch_size", "lr", "seeds", "delta", "target",
              "collapse_floor", "attacks", "defenses")
 
 
@@ -168,8 +170,18 @@ def check_config(cfg: dict, where: str = "config") -> dict:
     if missing:
         raise InputError(f"{where} lacks keys: {', '.join(missing)}")
     if cfg["dataset"] not in DATASET_CLASSES:
-        raise InputError(f"{where}: dataset must be 'digits' or 'synthetic'; got "
+        raise InputError(f"{where}: dataset must be one of {', '.join(DATASET_CLASSES)}; got "
                          f"{cfg['dataset']!r}")
+    data_dir = cfg["data_dir"]
+    if cfg["dataset"] == "cifar10":
+        if not isinstance(data_dir, str):
+            raise InputError(f"{where}: dataset 'cifar10' needs data_dir (the extracted batches "
+                             f"folder; nothing is downloaded); got {data_dir!r}")
+        if not Path(data_dir).is_dir():
+            raise InputError(f"{where}: data_dir {data_dir!r} is not a folder")
+    elif data_dir is not None:
+        raise InputError(f"{where}: data_dir applies to dataset 'cifar10' only; got "
+                         f"{data_dir!r} with dataset {cfg['dataset']!r}")
     classes = DATASET_CLASSES[cfg["dataset"]]
     side = min(DATASET_SHAPES[cfg["dataset"]][1:])
     if cfg["model"] not in ("mlp", "cnn"):
@@ -602,7 +614,7 @@ def run_grid(grid: dict, out_path, *, progress: bool = False, data: ImageData | 
 
 
 def _run_cells(grid, ex, out_path, results, data, progress, log, device) -> dict:
-    data = data if data is not None else load_dataset(grid["dataset"])
+    data = data if data is not None else load_dataset(grid["dataset"], grid["data_dir"])
     check_against_data(grid, data)  # class sizes, before any training
     if _refresh_privacy(results, data):
         atomic_write_bytes(out_path, json.dumps(results, indent=1).encode())

@@ -252,3 +252,22 @@ def test_crafted_attacks_are_crafted_once_and_kept_beside_the_results(tmp_path, 
     out.write_text(json.dumps(stale))
     monkeypatch.setattr(tp, "craft", lambda *a, **k: pytest.fail("crafted again"))
     assert run_grid(grid, out, data=data, log=None) == res
+
+
+def test_grid_on_cifar10_from_a_local_folder(tmp_path):
+    """CIFAR-10 from a local folder (a fake one here: nothing is downloaded), and its refusals."""
+    from .test_train import fake_cifar
+
+    fake_cifar(tmp_path / "c", "bin", n=40)
+    grid = dict(TINY, dataset="cifar10", data_dir=str(tmp_path / "c"), seeds=1, epochs=1,
+                attacks=[{"name": "backdoor", "poisons": 3, "budget": 4}],
+                defenses=[{"name": "none"}])
+    res = run_grid(grid, tmp_path / "r.json", log=None)
+    assert len(res) == 1 and summarise(res)[0]["attack"] == "backdoor"
+    for bad, match in ((dict(grid, data_dir=None), "needs data_dir"),
+                       (dict(grid, data_dir=str(tmp_path / "nope")), "is not a folder"),
+                       (dict(TINY, data_dir=str(tmp_path / "c")), "applies to dataset 'cifar10'"),
+                       (dict(grid, attacks=[{"name": "backdoor", "poisons": 3, "budget": 33}]),
+                        "at most 32")):
+        with pytest.raises(ValueError, match=match):
+            run_grid(bad, tmp_path / "bad.json", log=None)

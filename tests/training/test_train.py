@@ -253,7 +253,7 @@ def test_digits_is_bundled_and_scaled():
     assert d.num_classes == 10
 
 
-def _fake_cifar(folder, fmt, n=7):
+def fake_cifar(folder, fmt, n=7):
     folder.mkdir()
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
@@ -269,18 +269,18 @@ def _fake_cifar(folder, fmt, n=7):
 
 @pytest.mark.parametrize("fmt", ["bin", "py"])
 def test_cifar_formats_load(tmp_path, fmt):
-    _fake_cifar(tmp_path / "c", fmt)
+    fake_cifar(tmp_path / "c", fmt)
     d = load_cifar10(tmp_path / "c")
     assert d.x_train.shape == (35, 3, 32, 32) and d.x_test.shape == (7, 3, 32, 32)
     assert 0.0 <= float(d.x_train.min()) and float(d.x_train.max()) <= 1.0
 
 
 def test_cifar_malformed_and_malicious_files(tmp_path):
-    _fake_cifar(tmp_path / "b", "bin")
+    fake_cifar(tmp_path / "b", "bin")
     (tmp_path / "b" / "data_batch_3.bin").write_bytes(b"\x00" * 100)
     with pytest.raises(ValueError, match="data_batch_3.bin.*malformed"):
         load_cifar10(tmp_path / "b")
-    _fake_cifar(tmp_path / "p", "py")
+    fake_cifar(tmp_path / "p", "py")
     with open(tmp_path / "p" / "data_batch_2", "wb") as fh:
         pickle.dump({b"data": _Evil(), b"labels": []}, fh)
     with pytest.raises(ValueError, match="refused.*posix.system|refused.*os.system|refused"):
