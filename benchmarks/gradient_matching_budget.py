@@ -14,6 +14,7 @@ successes per seed count and the victim's probability of the adversarial class p
 table of docs/poisoning.md ("How large a budget").
 
 Run:  python benchmarks/gradient_matching_budget.py [--budgets 0.5,0.6,0.75] [--seeds 10]
+      [--augment]
 (about 2 minutes per budget on one core of the 2-core machine)
 """
 
@@ -45,6 +46,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--budgets", default="0.5,0.6,0.75")
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--augment", action="store_true",
+                    help="gradient matching with its differentiable one-pixel shifts")
     args = ap.parse_args()
     torch.set_num_threads(1)  # one training per core; two threads oversubscribe this machine
     d = load_digits()
@@ -58,7 +61,8 @@ def main():
             adv = (s + 1) % 10
             t = choose_target(d, adv, s)
             idx, xp = gradient_matching(d, target_index=t, adversarial_class=adv,
-                                        poisons=POISONS, budget=budget, seed=s)
+                                        poisons=POISONS, budget=budget, seed=s,
+                                        augment=args.augment)
             gm = victim(apply_poisons(d, idx, xp), d, s, t, adv)
             fidx, fxp = feature_collision(d, target_index=t, base_class=adv, poisons=POISONS,
                                           budget=budget, seed=s)
