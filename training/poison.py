@@ -151,6 +151,21 @@ GRID_KEYS = ("dataset", "data_dir", "model", "epochs", "batch_size", "lr", "seed
              "collapse_floor", "attacks", "defenses")
 
 
+def _entry(where: str, list_name: str, i: int, entry: dict, table: dict) -> tuple[str, str]:
+    """An attack's or a defense's name checked against ``table`` (name -> the keys it takes),
+    and its keys against the name's; returns the name and how messages call the entry."""
+    name = entry.get("name")
+    if name not in table:
+        raise InputError(f"{where}: {list_name}[{i}].name must be one of "
+                         f"{', '.join(table)}; got {name!r}")
+    at = f"{list_name}[{i}] ({name})"
+    unknown = sorted(set(entry) - set(table[name]) - {"name"})
+    if unknown:
+        raise InputError(f"{where}: {at} has unknown keys: {', '.join(map(str, unknown))} "
+                         f"({name} takes {', '.join(table[name]) or 'nothing but its name'})")
+    return name, at
+
+
 def check_config(cfg: dict, where: str = "config") -> dict:
     """Every key of a grid, nested ones included, checked before any run: types, ranges, class
     indices against the dataset's classes, budgets > 0, unknown keys refused; each failure one
@@ -204,16 +219,8 @@ def check_config(cfg: dict, where: str = "config") -> dict:
             raise InputError(f"{where}: {key} must be a non-empty list of objects; got "
                              f"{cfg[key]!r}")
     for i, a in enumerate(cfg["attacks"]):
-        name = a.get("name")
-        if name not in ATTACK_KEYS:
-            raise InputError(f"{where}: attacks[{i}].name must be one of "
-                             f"{', '.join(ATTACK_KEYS)}; got {name!r}")
-        at = f"attacks[{i}] ({name})"
+        name, at = _entry(where, "attacks", i, a, ATTACK_KEYS)
         allowed = ATTACK_KEYS[name]
-        unknown = sorted(set(a) - set(allowed) - {"name"})
-        if unknown:
-            raise InputError(f"{where}: {at} has unknown keys: {', '.join(map(str, unknown))} "
-                             f"({name} takes {', '.join(allowed)})")
         for key in ATTACK_REQUIRED + (("budget",) if name in CRAFTED else ()):
             if key not in a:
                 raise InputError(f"{where}: {at} lacks {key}")
@@ -235,16 +242,8 @@ def check_config(cfg: dict, where: str = "config") -> dict:
                     raise InputError(f"{where}: {what} must differ from the target class "
                                      f"{cfg['target']}; got {v!r}")
     for i, d in enumerate(cfg["defenses"]):
-        name = d.get("name")
-        if name not in DEFENSE_KEYS:
-            raise InputError(f"{where}: defenses[{i}].name must be one of "
-                             f"{', '.join(DEFENSE_KEYS)}; got {name!r}")
-        at = f"defenses[{i}] ({name})"
+        name, at = _entry(where, "defenses", i, d, DEFENSE_KEYS)
         need = DEFENSE_KEYS[name]
-        unknown = sorted(set(d) - set(need) - {"name"})
-        if unknown:
-            raise InputError(f"{where}: {at} has unknown keys: {', '.join(map(str, unknown))} "
-                             f"({name} takes {', '.join(need) or 'nothing but its name'})")
         for key in need:
             if key not in d:
                 raise InputError(f"{where}: {at} lacks {key}")
