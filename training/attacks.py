@@ -123,6 +123,17 @@ def _check_model(model) -> str:
     return model
 
 
+def _check_attack(data, target_index, cls, class_arg, poisons, budget, seed, model):
+    """The arguments both attacks share, checked: (class, target, poisons, budget, seed)."""
+    c = _check_class(class_arg, cls, data)
+    t = _check_target(target_index, data, c, class_arg)
+    p = _check_poisons(poisons, data, c, class_arg)
+    budget = _check_positive_finite("budget", budget)
+    seed = _check_seed(seed)
+    _check_model(model)
+    return c, t, p, budget, seed
+
+
 def _device(device) -> torch.device:
     from .train import resolve_device
 
@@ -361,12 +372,8 @@ def gradient_matching(data: ImageData, *, target_index: int, adversarial_class: 
     gives no measurable gain over that blend. One attack (surrogate training included) takes
     about 3 s of one CPU core.
     """
-    c = _check_class("adversarial_class", adversarial_class, data)
-    t = _check_target(target_index, data, c, "adversarial_class")
-    p = _check_poisons(poisons, data, c, "adversarial_class")
-    budget = _check_positive_finite("budget", budget)
-    seed = _check_seed(seed)
-    _check_model(model)
+    c, t, p, budget, seed = _check_attack(data, target_index, adversarial_class,
+                                          "adversarial_class", poisons, budget, seed, model)
     restarts = _check_positive_int("restarts", restarts)
     steps = _check_positive_int("steps", steps)
     step_size = _check_positive_finite("step_size", step_size)
@@ -492,12 +499,8 @@ def feature_collision(data: ImageData, *, target_index: int, base_class: int, po
     pixel space. Defaults ``steps=500, step_size=0.1``: about 1 s of one CPU core, surrogate
     training included.
     """
-    c = _check_class("base_class", base_class, data)
-    t = _check_target(target_index, data, c, "base_class")
-    p = _check_poisons(poisons, data, c, "base_class")
-    budget = _check_positive_finite("budget", budget)
-    seed = _check_seed(seed)
-    _check_model(model)
+    c, t, p, budget, seed = _check_attack(data, target_index, base_class, "base_class",
+                                          poisons, budget, seed, model)
     steps = _check_positive_int("steps", steps)
     step_size = _check_positive_finite("step_size", step_size)
     if beta is not None and (isinstance(beta, bool) or not isinstance(beta, numbers.Real)
