@@ -34,9 +34,10 @@ from .selection import tightest
 from .errors import InputError
 from .validate import fmt_count
 
-__all__ = ["group_inclusion_probability", "certify", "Certificate"]
+__all__ = ["group_inclusion_probability", "certify", "Certificate", "DELTA_GRID"]
 
-_DELTA_GRID = (1e-12, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+#: the deltas group privacy is tried at (the certificate takes the best)
+DELTA_GRID = (1e-12, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def _bound(log_term: float, extra: float) -> float:
 
 
 def certify(mech: InstaHide, poisons: int, clean_success: float, *,
-            deltas=_DELTA_GRID) -> list[Certificate]:
+            deltas=DELTA_GRID) -> list[Certificate]:
     """Both certificates for ``poisons`` poisoned records and a clean success rate."""
     if isinstance(poisons, bool) or int(poisons) != poisons or poisons < 1:
         raise InputError(f"poisons must be a positive integer; got {poisons!r}")
@@ -83,7 +84,16 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
         extra = p * math.exp(min((p - 1) * eps, 700.0)) * d
         return _bound(p * eps + log_c, extra), eps, d
 
-    b, eps, d = min((group_privacy(d) for d in deltas), key=lambda r: r[0])
+    # largest delta first: epsilon only grows as delta shrinks, so once e^(p eps) P_clean alone
+    # reaches 1 every smaller delta is vacuous too, and is not computed (a vacuous bound, 1, is
+    # what it would give; stopping early can only report 1 where a non-monotone accountant might
+    # have given less, never less than the truth)
+    tried = []
+    for d in sorted(deltas, reverse=True):
+        tried.append(group_privacy(d))
+        if p * tried[-1][1] + log_c >= 0.0:
+            break
+    b, eps, d = min(tried, key=lambda r: r[0])
     out.append(Certificate("group_privacy", b, eps, d,
                            f"e^(p eps) P_clean + p e^((p-1) eps) delta, p={p}, eps the tightest "
                            f"sound bound at the best delta on a grid; {mech.label_note}"

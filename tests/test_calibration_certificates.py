@@ -110,3 +110,24 @@ def test_cli_calibrate_and_certify_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert {c["method"] for c in out["certificates"]} == {"group_privacy", "direct_group"}
     assert all("vacuous" in c for c in out["certificates"])
+
+
+@pytest.mark.parametrize("noise, clean", [(8.0, 0.01), (2.0, 0.01)])
+def test_group_privacy_stops_early_only_where_every_smaller_delta_is_vacuous(noise, clean):
+    """certify walks the delta grid from the largest delta down and stops once e^(p eps) R alone
+    reaches 1. Its bound is the minimum over the whole grid, computed here delta by delta
+    with the tightest bound (a non-vacuous case and a vacuous one)."""
+    from dpaccount import tightest
+    from dpaccount.certificates import DELTA_GRID
+
+    m = InstaHide(k=4, noise=noise, n=1797, diameter=64.0, releases=1797, labels="none")
+    p = 2
+    full = []
+    for d in DELTA_GRID:
+        eps = tightest(m, d).epsilon
+        log_term = p * eps + math.log(clean)
+        full.append(1.0 if log_term >= 0 else
+                    min(1.0, math.exp(log_term) + p * math.exp(min((p - 1) * eps, 700)) * d))
+    got = certify(m, p, clean)[0]
+    assert got.bound == pytest.approx(min(full), rel=1e-12)
+    assert (got.bound < 1.0) == (noise == 8.0)  # one of each

@@ -77,11 +77,10 @@ class LawSet:
         # serves every delta >= 1e-5 and every delta of one decade below (a certificate's grid,
         # a calibration's checks); a smaller cut only tightens
         tol = 10.0 ** math.floor(math.log10(1e-4 * min(delta, 1e-5)))
-        # a composition already made with a smaller cut serves as well (a certificate's grid of
-        # deltas, asked smallest first, then needs one composition, not one per decade)
-        finer = [t for t in self._laws if t <= tol]
-        if finer:
-            tol = max(finer)
+        # each delta is answered on the composition of its own cut: reusing one made for a
+        # smaller delta (a finer cut) is sound but can be far looser, because a finer cut spans
+        # a wider loss range with the same number of points (CIFAR default at delta 1e-5:
+        # 1.668e6 on its own cut, 4.35e6 on the cut of delta 1e-12)
         bad = 1e-3 * delta
         self.bads.add(bad)
         top = self.top
