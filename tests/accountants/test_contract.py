@@ -143,10 +143,10 @@ def test_never_below_the_exact_profile_of_concrete_datasets(acc, case):
         pytest.skip(acc.supports(event))
     truth = ConcreteProfile(np.array(data)[:, None], np.array(data_prime)[:, None], k, b,
                             releases, labels=labels)
-    _assert_above_truth(acc, event, truth)
+    assert_above_truth(acc, event, truth)
 
 
-def _assert_above_truth(acc, event, truth):
+def assert_above_truth(acc, event, truth):
     """The accountant's profile is above the true one at every eps where the true delta is
     material, and the true delta at each printed epsilon is at most its target."""
     top = acc.epsilon(event, 1e-6).epsilon
@@ -202,7 +202,7 @@ def test_compositions_never_below_the_exact_profile(acc, case):
         pytest.skip(acc.supports(event))
     truth = ConcreteProfile.composed(np.array(data)[:, None], np.array(data_prime)[:, None],
                                      phases, labels=labels)
-    _assert_above_truth(acc, event, truth)
+    assert_above_truth(acc, event, truth)
 
 
 def test_composed_exact_profile_of_one_phase_is_the_plain_one():
