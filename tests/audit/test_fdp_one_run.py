@@ -18,6 +18,8 @@ from dpaccount.audit.fdp_one_run import (blow_up_inverse_eps_delta, blow_up_inve
                                          gdp_epsilon, gdp_mu_from_rates, rejects, tail_bound)
 from dpaccount.audit.one_run import one_run_epsilon
 
+from .test_one_run import overshoots_on_randomised_response
+
 
 def _lp_max_tail(m, r, v, eps, delta):
     """max P[C >= v] over all laws p_0..p_r of the number of correct guesses that satisfy the
@@ -200,17 +202,8 @@ def test_gdp_mu_from_rates_is_on_the_tradeoff_curve():
 def test_audit_is_sound_on_randomised_response():
     """Guesses right with probability e^eps/(1+e^eps) (eps-randomised response): the 95%
     lower bound exceeds eps in at most ~5% of repetitions (3 standard deviations of slack)."""
-    rng = np.random.default_rng(0)
-    eps, m, reps = 1.0, 300, 200
-    q = 1 / (1 + math.exp(-eps))
-    over = 0
-    for _ in range(reps):
-        included = rng.random(m) < 0.5
-        right = rng.random(m) < q
-        guess_in = np.where(right, included, ~included)
-        scores = guess_in + rng.random(m) * 0.1
-        res = fdp_one_run_audit(scores, included, [(30, 30)], delta=0.0, confidence=0.95)
-        over += res.epsilon_lower_bound > eps
+    reps = 200
+    over = overshoots_on_randomised_response(fdp_one_run_audit, 1.0, 300, reps, [(30, 30)])
     assert over <= 0.05 * reps + 3 * math.sqrt(0.05 * 0.95 * reps)
 
 

@@ -46,11 +46,11 @@ def test_one_run_epsilon_inverts_the_p_value():
                                                                 abs=1e-5)
 
 
-def test_one_run_is_sound_on_randomised_response():
-    """Guesses that are right with probability e^eps/(1+e^eps), i.e. an exactly eps-DP
-    randomised response: the 95% lower bound exceeds eps in at most ~5% of repetitions."""
+def overshoots_on_randomised_response(audit, eps: float, m: int, reps: int, guesses) -> int:
+    """How many of ``reps`` audits of an exactly eps-DP randomised response (each of ``m``
+    canaries guessed right with probability e^eps/(1+e^eps)) certify more than eps.
+    ``audit(scores, included, guesses, delta, confidence)`` is the one-run audit under test."""
     rng = np.random.default_rng(0)
-    eps, m, reps = 1.0, 400, 400
     q = 1 / (1 + math.exp(-eps))
     over = 0
     for _ in range(reps):
@@ -58,8 +58,16 @@ def test_one_run_is_sound_on_randomised_response():
         right = rng.random(m) < q
         guess_in = np.where(right, included, ~included)
         scores = guess_in + rng.random(m) * 0.1  # guessed "in" ranks above guessed "out"
-        res = one_run_audit(scores, included, [(40, 40)], delta=0.0, confidence=0.95)
+        res = audit(scores, included, guesses, delta=0.0, confidence=0.95)
         over += res.epsilon_lower_bound > eps
+    return over
+
+
+def test_one_run_is_sound_on_randomised_response():
+    """Guesses that are right with probability e^eps/(1+e^eps), i.e. an exactly eps-DP
+    randomised response: the 95% lower bound exceeds eps in at most ~5% of repetitions."""
+    reps = 400
+    over = overshoots_on_randomised_response(one_run_audit, 1.0, 400, reps, [(40, 40)])
     assert over <= 0.05 * reps + 3 * math.sqrt(0.05 * 0.95 * reps)
 
 
