@@ -213,6 +213,16 @@ def component_pieces(comp: Component, extra_losses=()) -> Pieces:
         u = comp.L_inv(sign_vals)
         return u[np.isfinite(u)]
 
+    def under_p(u1, u2, lm0, lms, mu0, mus):
+        # the loss +L on each slice under P = (1-q) Lap0 + q Laps: its P-mass, and its mean
+        # bracketed around the P-mixture of the two Laplace means of the slice
+        lm = np.logaddexp(log1mq + lm0, lq + lms)
+        with np.errstate(invalid="ignore"):
+            a0 = np.exp(log1mq + lm0 - lm)
+        ubar = np.clip(a0 * mu0 + (1 - a0) * mus, u1, u2)
+        lo, hi, mlo, mhi = _bracket(comp, u1, u2, ubar, +1)
+        return Pieces(np.exp(lm + lw), lo, hi, mlo, mhi)
+
     def atom(value, logm):
         m = np.array([math.exp(min(logm + lw, 0.0))])
         v = np.array([value])
@@ -224,12 +234,7 @@ def component_pieces(comp: Component, extra_losses=()) -> Pieces:
                                           pu[(pu > -e0) & (pu < e0)]]))
         u1, u2, lm0, lms, mu0, mus = _slices(comp, edges)
         if comp.direction == "PQ":  # loss L under P = (1-q) Lap0 + q Laps
-            lm = np.logaddexp(log1mq + lm0, lq + lms)
-            with np.errstate(invalid="ignore"):
-                a0 = np.exp(log1mq + lm0 - lm)
-            ubar = np.clip(a0 * mu0 + (1 - a0) * mus, u1, u2)
-            lo, hi, mlo, mhi = _bracket(comp, u1, u2, ubar, +1)
-            out.append(Pieces(np.exp(lm + lw), lo, hi, mlo, mhi))
+            out.append(under_p(u1, u2, lm0, lms, mu0, mus))
             out.append(atom(low, float(np.logaddexp(log1mq + math.log(0.5),
                                                     lq + math.log(0.5) - e0))))
             out.append(atom(top, float(np.logaddexp(log1mq + math.log(0.5) - e0,
@@ -243,12 +248,7 @@ def component_pieces(comp: Component, extra_losses=()) -> Pieces:
         pu = pre(np.abs(extra))
         edges = np.unique(np.concatenate([_base_grid(0.0, e0, e0), pu[(pu > 0) & (pu < e0)]]))
         u1, u2, lm0, lms, mu0, mus = _slices(comp, edges)
-        lm = np.logaddexp(log1mq + lm0, lq + lms)
-        with np.errstate(invalid="ignore"):
-            a0 = np.exp(log1mq + lm0 - lm)
-        ubar = np.clip(a0 * mu0 + (1 - a0) * mus, u1, u2)
-        lo, hi, mlo, mhi = _bracket(comp, u1, u2, ubar, +1)
-        out.append(Pieces(np.exp(lm + lw), lo, hi, mlo, mhi))
+        out.append(under_p(u1, u2, lm0, lms, mu0, mus))
         lo, hi, mlo, mhi = _bracket(comp, u1, u2, np.clip(mu0, u1, u2), -1)
         out.append(Pieces(np.exp(lm0 + lw), lo, hi, mlo, mhi))
         out.append(atom(top, float(np.logaddexp(log1mq + math.log(0.5) - e0,
