@@ -79,7 +79,7 @@ def main():
             rows.append((r, secs_a))
         old, old_secs = min(((r, t) for r, t in rows if r.epsilon is not None),
                             key=lambda rt: rt[0].epsilon)
-        hits._lawset.cache_clear()  # the time of a first call, not of a cached one
+        hits.law_set.cache_clear()  # the time of a first call, not of a cached one
         t = time.perf_counter()
         res = HitsAccountant().epsilon(event, DELTA)
         secs = time.perf_counter() - t

@@ -8,12 +8,15 @@ Two certificates, both upper bounds on ``Pr[success | poisoned]`` given ``Pr[suc
   ``e^{p eps} P_clean + p e^{(p-1) eps} delta`` (Dwork & Roth 2014, Thm 2.2 for pure DP; the
   delta term by induction over the p records). Evaluated at the tightest sound eps for each delta
   on a grid, and the smallest bound is reported (each is valid).
-* ``direct_group``: the group is accounted directly. A release contains at least one of the p
-  records with probability ``q_p = 1 - C(N-p, k)/C(N, k)`` and then its mean moves by at most
-  ``min(p, k) Delta / k``; coupling as for one record (``proofs/mixture_ratio_bound.py`` with
-  ``q -> q_p``, ``eps0 -> min(p, k) eps0``) makes each release
-  ``log(1 + q_p (e^{min(p,k) eps0} - 1))``-DP for the group, and KOV composes T of them. The
-  certificate is ``e^{eps_g} P_clean + delta``.
+* ``direct_group``: the group is accounted directly, by the group pair
+  (:mod:`dpaccount.accountants.group`, ``pld-tilted-group``; ``proofs/group_pair.py``): a release
+  holds ``J`` members of the group, and the pair is the one-record pair at ``q_p = P(J >= 1)``
+  with the shift ``J Delta/k`` for a revealed label ``J`` given a hit. The certificate is
+  ``e^{eps} P_clean + delta_group(eps)``, minimised over eps on the group's privacy profile
+  (Ma, Zhu, Hsu 2019, Thm 3 at every point). Where it is smaller (or the group pair does not
+  apply), the closed form used before: each release ``log(1 + q_p (e^{min(p,k) eps0} - 1))``-DP
+  for the group (``proofs/mixture_ratio_bound.py`` with ``q -> q_p``), KOV over T, on the delta
+  grid. ``epsilon_method`` says which.
 
 With released soft labels (``Labels.SOFT``) the per-record guarantee is for substitutions that keep
 the label: it covers poisons that keep their labels (clean-label attacks), not poisons that carry
@@ -27,6 +30,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .accountants.group import group_delta, group_epsilon
+from .errors import Unsupported
 from .events import InstaHide, Labels
 from .numerics import closed_form
 from .samplers import group_inclusion_probability
@@ -47,6 +52,8 @@ class Certificate:
     epsilon: float
     delta: float
     note: str
+    #: the method that produced ``epsilon`` (the per-record accountant, or the group's)
+    epsilon_method: str = ""
 
     @property
     def vacuous(self) -> bool:
@@ -54,7 +61,8 @@ class Certificate:
 
     def to_dict(self):
         return {"method": self.method, "success_bound": self.bound, "epsilon": self.epsilon,
-                "delta": self.delta, "vacuous": self.vacuous, "note": self.note}
+                "epsilon_method": self.epsilon_method, "delta": self.delta,
+                "vacuous": self.vacuous, "note": self.note}
 
 
 def _bound(log_term: float, extra: float) -> float:
@@ -80,9 +88,10 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
 
     # 1. group privacy from the per-record guarantee
     def group_privacy(d):
-        eps = tightest(mech, d).epsilon
+        res = tightest(mech, d)
+        eps = res.epsilon
         extra = p * math.exp(min((p - 1) * eps, 700.0)) * d
-        return _bound(p * eps + log_c, extra), eps, d
+        return _bound(p * eps + log_c, extra), eps, d, res.method
 
     # largest delta first: epsilon only grows as delta shrinks, so once e^(p eps) P_clean alone
     # reaches 1 every smaller delta is vacuous too, and is not computed (a vacuous bound, 1, is
@@ -93,24 +102,74 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
         tried.append(group_privacy(d))
         if p * tried[-1][1] + log_c >= 0.0:
             break
-    b, eps, d = min(tried, key=lambda r: r[0])
+    b, eps, d, method = min(tried, key=lambda r: r[0])
     out.append(Certificate("group_privacy", b, eps, d,
                            f"e^(p eps) P_clean + p e^((p-1) eps) delta, p={p}, eps the tightest "
-                           f"sound bound at the best delta on a grid; {mech.label_note}"
-                           f"{_covers(mech)}"))
+                           f"sound bound at the best delta on a grid ({method}); "
+                           f"{mech.label_note}{_covers(mech)}", epsilon_method=method))
 
-    # 2. direct accounting of the group (the sampler says how a group enters a release)
+    # 2. direct accounting of the group: the group pair's privacy profile (pld-tilted-group),
+    # minimised over eps, or KOV over the per-release pure-DP unit on the delta grid where that
+    # is smaller (or the lattice refuses); every point is an upper bound, so the smallest is too
     unit = mech.sampler_type.group_unit(mech, p)
-    step, count, how = unit.eps, unit.count, unit.description
-    def direct_group(d):
-        eg = closed_form.kov_epsilon(step, count, d)
-        return _bound(eg + log_c, d), eg, d
 
-    b, eg, d = min((direct_group(d) for d in deltas), key=lambda r: r[0])
+    def kov_group(d):
+        kov = closed_form.kov_epsilon(unit.eps, unit.count, d)
+        return _bound(kov + log_c, d), kov, d
+
+    # largest delta first; epsilon only grows as delta shrinks, so once e^(eps_group) P_clean
+    # alone is at or above the best bound so far, no smaller delta can give less
+    tried = []
+    for d in sorted(deltas, reverse=True):
+        tried.append(kov_group(d))
+        if tried[-1][1] + log_c >= math.log(min(r[0] for r in tried)):  # bounds are >= d > 0
+            break
+    b, eg, d = min(tried, key=lambda r: r[0])
+    best = (b, eg, d, "kov", f"{unit.description}; KOV over {unit.count} steps")
+    profile = _profile_bound(mech, p, log_c)
+    if profile is not None and profile[0] < best[0]:
+        best = profile
+    b, eg, d, method, how = best
     out.append(Certificate("direct_group", b, eg, d,
-                           f"e^(eps_group) P_clean + delta; {how}; KOV over {count} steps"
-                           f"{_covers(mech)}"))
+                           f"e^(eps_group) P_clean + delta; eps_group by {method}: {how}"
+                           f"{_covers(mech)}", epsilon_method=method))
     return out
+
+
+#: points of the first scan over eps, and of the refinement around its best point
+_SCAN, _REFINE = 41, 21
+#: the delta whose epsilon ends the scan
+_SCAN_DELTA = 1e-5
+
+
+def _profile_bound(mech, p: int, log_c: float):
+    """``min over eps of e^eps P_clean + delta_group(eps)`` from the group pair's profile
+    (:func:`dpaccount.accountants.group.group_delta`), on a grid of eps in ``[0, min(-log
+    P_clean, eps_group(1e-12))]`` and a finer one around its best point: each point is a valid
+    bound (Ma, Zhu, Hsu 2019 Thm 3 at that (eps, delta)), so the smallest reported is too.
+    Beyond ``eps_group(1e-5)`` the bound could fall by at most 1e-5, so the scan stops there (and
+    the composition made for it, whose lattice is fine where delta is not tiny, is the one the
+    scan queries). ``None`` where the group accountant does not cover the run."""
+    try:
+        hi = group_epsilon(mech, p, _SCAN_DELTA).epsilon
+    except Unsupported:
+        return None
+    if math.isfinite(log_c):
+        hi = min(hi, -log_c)
+    note = None
+
+    def at(e):
+        nonlocal note
+        res = group_delta(mech, p, e)
+        note = res.note
+        return _bound(e + log_c, res.delta), e, res.delta
+
+    pts = [at(e) for e in (hi * i / (_SCAN - 1) for i in range(_SCAN))]
+    i = min(range(len(pts)), key=lambda j: pts[j][0])
+    lo_e, hi_e = pts[max(i - 1, 0)][1], pts[min(i + 1, len(pts) - 1)][1]
+    pts += [at(lo_e + (hi_e - lo_e) * j / (_REFINE - 1)) for j in range(1, _REFINE - 1)]
+    b, e, d = min(pts, key=lambda r: r[0])
+    return b, e, d, "pld-tilted-group", f"{note}; the group's privacy profile, minimised over eps"
 
 
 def _covers(mech: InstaHide) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "image_diameter",
     "image_norm",
     "hypergeometric_inclusion",
+    "hypergeometric_pmf",
     "parse_image_shape",
     "parse_value_range",
     "LABEL_DIAMETER",
@@ -333,25 +334,32 @@ class InstaHide:
         return d
 
 
-def hypergeometric_inclusion(n: int, n_class: int, k: int) -> tuple[tuple[float, float], ...]:
-    """``((P(j), j / n_class) for j = ...)`` with ``j ~ Hypergeometric(N, n_class, k)``: the count
-    of the record's class in a uniform k-subset of N, and the record's inclusion probability
-    given it (a uniform j-subset of its class). Log space (gammaln); weights below 1e-300 are
-    dropped, as they cannot move a delta. Checked by enumeration in
-    ``proofs/soft_label_mixture.py``."""
+def hypergeometric_pmf(n: int, m: int, k: int) -> tuple[tuple[int, float], ...]:
+    """``((j, P(J = j)), ...)`` for ``J ~ Hypergeometric(N, m, k)``: how many of ``m`` marked
+    records a uniform k-subset of N holds. Log space (gammaln), so N = 1e9 is exact to rounding;
+    weights below 1e-300 are dropped (they cannot move a delta) and the rest renormalised. The
+    one definition of this law: the soft-label mixture (marked = the record's class) and the
+    group pair (marked = the group) both use it."""
     from scipy.special import gammaln
 
     def log_comb(a, b):
         return gammaln(a + 1.0) - gammaln(b + 1.0) - gammaln(a - b + 1.0)
 
     out = []
-    for j in range(max(0, k - (n - n_class)), min(k, n_class) + 1):
-        lw = log_comb(n_class, j) + log_comb(n - n_class, k - j) - log_comb(n, k)
-        w = math.exp(float(lw))
+    for j in range(max(0, k - (n - m)), min(k, m) + 1):
+        w = math.exp(float(log_comb(m, j) + log_comb(n - m, k - j) - log_comb(n, k)))
         if w > 1e-300:
-            out.append((w, j / n_class))
-    total = sum(w for w, _ in out)
-    return tuple((w / total, q) for w, q in out)
+            out.append((j, w))
+    total = sum(w for _, w in out)
+    return tuple((j, w / total) for j, w in out)
+
+
+def hypergeometric_inclusion(n: int, n_class: int, k: int) -> tuple[tuple[float, float], ...]:
+    """``((P(j), j / n_class) for j = ...)`` with ``j ~ Hypergeometric(N, n_class, k)``
+    (:func:`hypergeometric_pmf`): the count of the record's class in a uniform k-subset of N,
+    and the record's inclusion probability given it (a uniform j-subset of its class). Checked
+    by enumeration in ``proofs/soft_label_mixture.py``."""
+    return tuple((w, j / n_class) for j, w in hypergeometric_pmf(n, n_class, k))
 
 
 def parse_class_sizes(text: str) -> tuple[int, ...]:

@@ -25,8 +25,8 @@ from enum import Enum
 
 from .errors import InputError
 
-__all__ = ["Sampler", "SamplerType", "CompositionUnit", "sampler_type", "SAMPLER_TYPES",
-           "group_inclusion_probability", "ceil_epochs"]
+__all__ = ["Sampler", "SamplerType", "CompositionUnit", "GroupLaw", "sampler_type",
+           "SAMPLER_TYPES", "group_inclusion_probability", "group_components", "ceil_epochs"]
 
 
 class Sampler(str, Enum):
@@ -48,6 +48,20 @@ class CompositionUnit:
     """What is composed: ``count`` mechanisms, each ``eps``-DP, and why."""
 
     eps: float
+    count: int
+    description: str
+
+
+@dataclass(frozen=True)
+class GroupLaw:
+    """How a group of p records enters a run, for the group accountant
+    (:mod:`dpaccount.accountants.group`, ``docs/pld.md`` "Groups of records",
+    ``proofs/group_pair.py``): every unit (a release, or an epoch) is dominated by a *revealed*
+    mixture of subsampled Laplace pairs. With weight ``weight`` the unit is the pair at
+    inclusion ``q`` and ``eps0`` (``q = 1``: a plain Laplace pair; ``q = 0``: loss 0), and which
+    component it came from may be shown to the adversary. ``count`` units are composed."""
+
+    components: tuple  # ((weight, q, eps0), ...)
     count: int
     description: str
 
@@ -134,6 +148,11 @@ class SamplerType:
         shift; coupling as for one record (``proofs/mixture_ratio_bound.py`` with ``q -> q_p``)."""
         raise NotImplementedError
 
+    def group_law(self, event, p: int) -> GroupLaw:
+        """The revealed mixture that dominates every unit of a run for a group of ``p`` records
+        (:class:`GroupLaw`; ``proofs/group_pair.py``)."""
+        raise NotImplementedError
+
     def rdp(self, alpha: int, q: float, eps0: float) -> float:
         """Renyi DP of order ``alpha`` of one release with inclusion probability ``q``."""
         raise NotImplementedError
@@ -177,6 +196,24 @@ class SubsetsType(SamplerType):
         step = amplified_epsilon(shift_eps, qp)
         return CompositionUnit(step, event.releases, f"{how}, per-release group eps {step:.4g}")
 
+    def group_law(self, event, p: int) -> GroupLaw:
+        """``J ~ Hypergeometric(N, p, k)`` members of the group in a release (N the larger
+        dataset under add/remove, as for one record), each moving it by ``Delta/k``:
+        :func:`group_components` of that law. With un-noised soft labels the class counts can
+        show the group: every release is charged ``min(p, k)`` members, no amplification
+        (``proofs/group_pair.py``)."""
+        from .events import hypergeometric_pmf
+
+        jmax = min(p, event.k)
+        if event.labels.value == "soft":
+            return GroupLaw(((1.0, 1.0, jmax * event.eps0),), event.releases,
+                            f"soft labels: every release charged {jmax} of the group "
+                            f"(shift {jmax} Delta/k, the class counts can show the group)")
+        pmf = hypergeometric_pmf(event.n, p, event.k)
+        return GroupLaw(group_components(pmf, event.eps0), event.releases,
+                        f"J ~ Hypergeometric(N={event.n}, p={p}, k={event.k}) members per "
+                        f"release, q_p = P(J >= 1) = {group_components(pmf, 1.0)[0][1]:.4g}")
+
     def rdp(self, alpha: int, q: float, eps0: float) -> float:
         from .numerics.rdp import subsampled_rdp_wor
 
@@ -217,6 +254,20 @@ class PoissonType(SamplerType):
         step = amplified_epsilon(p * event.eps0, qp)
         return CompositionUnit(step, event.releases,
                                f"Poisson: q_p = {qp:.4g}, per-release group eps {step:.4g}")
+
+    def group_law(self, event, p: int) -> GroupLaw:
+        """``J ~ Binomial(p, k/N)`` members join a release, each moving it by ``norm/k``:
+        :func:`group_components` of that law (``proofs/group_pair.py``)."""
+        from scipy.stats import binom
+
+        q = self.inclusion_probability(event.n, event.k)
+        pmf = tuple((j, float(w)) for j, w in enumerate(binom.pmf(range(p + 1), p, q))
+                    if w > 1e-300)
+        total = sum(w for _, w in pmf)
+        pmf = tuple((j, w / total) for j, w in pmf)
+        return GroupLaw(group_components(pmf, event.eps0), event.releases,
+                        f"J ~ Binomial(p={p}, k/N={q:.4g}) members per release, q_p = "
+                        f"{group_components(pmf, 1.0)[0][1]:.4g}")
 
     def rdp(self, alpha: int, q: float, eps0: float) -> float:
         from .numerics.rdp import poisson_subsampled_rdp
@@ -262,9 +313,39 @@ class PermutationType(SamplerType):
         return CompositionUnit(p * naive_epsilon(event.diameter, event.noise),
                                self.epochs_charged(event), "permutation: p Delta/b per epoch")
 
+    def group_law(self, event, p: int) -> GroupLaw:
+        """An epoch is a Laplace mechanism of L1 sensitivity ``p Delta`` for the group (each
+        member fills k slots of weight 1/k): the plain Laplace pair at ``p Delta / b`` per epoch
+        charged (``proofs/group_pair.py``)."""
+        from .numerics.closed_form import naive_epsilon
+
+        return GroupLaw(((1.0, 1.0, p * naive_epsilon(event.diameter, event.noise)),),
+                        self.epochs_charged(event),
+                        f"permutation: Laplace pair at p Delta/b per epoch, "
+                        f"{self.epochs_charged(event)} epochs charged")
+
     def rdp_reason(self, relation) -> str | None:
         return ("the RDP accountant covers samplers 'subsets' and 'poisson', not 'permutation' "
                 "(an epoch is a Laplace mechanism on many coordinates)")
+
+
+def group_components(pmf, eps0: float) -> tuple:
+    """The pair that dominates one release for a group whose release holds ``J`` members
+    (``pmf``: ``((j, P(J = j)), ...)``), each member moving the release by ``eps0`` (in units of
+    b): with ``q_p = P(J >= 1)``, a label ``j`` drawn from the law of ``J`` given ``J >= 1`` and
+    shown to the adversary, then the subsampled Laplace pair at ``q_p`` and ``j eps0``:
+    components ``(P(J = j) / q_p, q_p, j eps0)``.
+
+    The one-record argument (Balle, Barthe, Gaboardi 2018, Thm 2) with ``q -> q_p``, where the
+    release given a hit is the mixture over ``j`` of releases ``j eps0`` away from a miss
+    (``proofs/group_pair.py``): whether the group is in the release stays hidden; only the label
+    is revealed, and it has the same law whatever the data. With ``p = 1`` this is the one-record
+    pair; with ``q_p = 1`` (the group cannot be avoided) a revealed mixture of Laplace pairs."""
+    hits = [(j, w) for j, w in pmf if j >= 1 and w > 0.0]
+    if not hits:  # the group is never in a release (cannot happen for p >= 1, k >= 1)
+        return ((1.0, 0.0, eps0),)
+    qp = min(1.0, math.fsum(w for _, w in hits))
+    return tuple((w / qp, qp, j * eps0) for j, w in hits)
 
 
 def ceil_epochs(releases: int, n: int) -> int:

@@ -62,8 +62,16 @@ def test_certificates_follow_their_formulas():
     assert g.epsilon == pytest.approx(tight_epsilon(m, g.delta), rel=1e-12)
     assert not g.vacuous
     d = certs["direct_group"]
+    # the group pair's profile at the reported eps; smaller than the closed form it replaces
+    # (KOV over the per-release group unit) at every delta of the grid
+    from dpaccount.accountants.group import group_delta
+
+    assert d.epsilon_method == "pld-tilted-group"
+    assert d.delta == group_delta(m, 2, d.epsilon).delta
+    assert d.bound == pytest.approx(math.exp(d.epsilon) * 0.01 + d.delta, rel=1e-12)
     step = cf.amplified_epsilon(2 * 64 / (4 * 8.0), group_inclusion_probability(1797, 4, 2))
-    assert d.epsilon == pytest.approx(cf.kov_epsilon(step, 17970, d.delta), rel=1e-12)
+    assert d.bound < min(math.exp(cf.kov_epsilon(step, 17970, dd)) * 0.01 + dd
+                         for dd in (1e-2, 1e-3, 1e-5))
 
 
 def test_vacuous_certificate_is_flagged():

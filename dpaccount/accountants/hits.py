@@ -22,7 +22,7 @@ from ..validate import check_delta
 from .base import Accountant
 from .pld import interval_result, phases_reason
 
-__all__ = ["HitsAccountant", "MIN_EPS0", "MAX_EPS0", "MAX_RELEASES"]
+__all__ = ["HitsAccountant", "LawSet", "law_set", "MIN_EPS0", "MAX_EPS0", "MAX_RELEASES"]
 
 MIN_EPS0 = 1e-6
 MAX_EPS0 = 1e6
@@ -107,7 +107,10 @@ class LawSet:
 
 
 @functools.lru_cache(maxsize=32)
-def _lawset(spec) -> LawSet:
+def law_set(spec) -> LawSet:
+    """The :class:`LawSet` of ``spec``, kept (one per spec): ``spec`` is a tuple of alternatives,
+    each a tuple of phases ``(components, count)``, ``components`` a tuple of
+    :class:`~dpaccount.numerics.hits.Component`."""
     return LawSet([list(ph) for ph in spec])
 
 
@@ -137,7 +140,7 @@ class HitsAccountant(Accountant):
         for i, (nc, _) in enumerate(entries[0]):
             spec = tuple(tuple((_components(p, d, entries[j][i][1]), p.releases)
                                for j, p in enumerate(phases)) for d in directions)
-            out.append((nc, _lawset(spec)))
+            out.append((nc, law_set(spec)))
         return out
 
     @staticmethod
@@ -145,7 +148,7 @@ class HitsAccountant(Accountant):
         phases = phases_of(event)
         spec = tuple(tuple((_components(p, d, p.inclusion_mixtures()[0][1]), p.releases)
                            for p in phases) for d in ("PQ", "QP"))
-        return _lawset(spec)
+        return law_set(spec)
 
     def _run(self, fn):
         try:

@@ -203,9 +203,9 @@ def test_an_answer_does_not_depend_on_what_was_asked_before():
     import dpaccount.accountants.hits as hits
 
     m = InstaHide(k=4, noise=0.1, n=50000, diameter=3072.0, releases=200000, labels="none")
-    hits._lawset.cache_clear()
+    hits.law_set.cache_clear()
     fresh = HitsAccountant().epsilon(m, 1e-5)
-    hits._lawset.cache_clear()
+    hits.law_set.cache_clear()
     acc = HitsAccountant()
     acc.epsilon(m, 1e-12)
     after = acc.epsilon(m, 1e-5)
