@@ -290,12 +290,14 @@ def _accountant(mech, delta, copies: int = 1):
 
 def group_accountant(mech: InstaHide, copies: int, delta: float):
     """The upper bound for a group of ``copies`` records substituted at once, at ``delta``:
-    the smaller of (1) direct accounting of the group (``dpaccount.certificates``' direct_group:
-    each release meets the group with probability q_p and moves by ``min(p, k) Delta / k``; KOV
-    over the releases) and (2) group privacy on the tightest single-record bound, ``(c eps_1, c
+    the smallest of (0) the group pair (``dpaccount.accountants.group``, ``pld-tilted-group``),
+    (1) the closed form for the group (each release meets the group with probability q_p and
+    moves by ``min(p, k) Delta / k``; KOV over the releases) and (2) group privacy on the tightest single-record bound, ``(c eps_1, c
     e^{(c-1) eps_1} delta_1)`` (Dwork & Roth 2014, Thm 2.2 and its delta term by induction) with
     delta_1 chosen so that the group's delta is at most ``delta`` (fixed-point search; skipped
     when it would need delta_1 below 1e-300). Returns (eps, method)."""
+    from dpaccount.accountants.group import group_epsilon
+    from dpaccount.errors import Unsupported
     from dpaccount.numerics.closed_form import kov_epsilon
     from dpaccount.selection import tightest as tightest_result
 
@@ -304,6 +306,12 @@ def group_accountant(mech: InstaHide, copies: int, delta: float):
     best = (kov_epsilon(unit.eps, unit.count, delta),
             f"group of {c}: direct group accounting ({unit.description}; KOV over "
             f"{unit.count} releases)")
+    try:
+        pair = group_epsilon(mech, c, delta)
+    except Unsupported:
+        pair = None
+    if pair is not None and pair.epsilon < best[0]:
+        best = (pair.epsilon, f"group of {c}: {pair.method} ({pair.note})")
     d1 = delta / c
     row = tightest_result(mech, d1)
     for _ in range(6):

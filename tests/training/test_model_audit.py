@@ -184,9 +184,10 @@ def test_group_privacy_branch_of_the_group_accountant():
     from dpaccount.selection import tightest
 
     mech = InstaHide(k=4, noise=40.0, n=512, diameter=64.0, releases=512, sampler="subsets",
-                     relation="substitution", labels="noised")
+                     relation="substitution", labels="soft", class_sizes=(256, 256))
     eps, method = group_accountant(mech, 2, 1e-5)
-    # here group privacy beats direct accounting (which claims no amplification for a group)
+    # here group privacy beats direct accounting (which claims no amplification for a group
+    # with soft labels: the class counts can show it)
     assert method.startswith("group of 2: group privacy")
     import re
 
@@ -196,6 +197,17 @@ def test_group_privacy_branch_of_the_group_accountant():
     assert eps == pytest.approx(2 * e1, rel=1e-3)
     assert 2 * math.exp(e1) * d1 <= 1e-5 * (1 + 1e-3)
     assert eps >= 2 * tightest(mech, 1e-5).epsilon  # c eps_1 at a smaller delta_1
+
+
+def test_group_pair_branch_of_the_group_accountant():
+    # with noised labels the group's own pair amplifies and beats group privacy
+    from dpaccount import InstaHide
+    from dpaccount.accountants.group import group_epsilon
+
+    mech = InstaHide(k=4, noise=40.0, n=512, diameter=64.0, releases=512, labels="noised")
+    eps, method = group_accountant(mech, 2, 1e-5)
+    assert method.startswith("group of 2: pld-tilted-group")
+    assert eps == group_epsilon(mech, 2, 1e-5).epsilon
 
 
 def test_one_run_reports_steinke_and_fdp_on_the_same_guesses():
