@@ -95,6 +95,26 @@ def _int_like(name):
     return parse
 
 
+def _weights(text):
+    """``uniform`` (weights 1/k, the default) or ``dirichlet:ALPHA`` (fresh Dirichlet(ALPHA)
+    weights for every release): the value of ``InstaHide.dirichlet_alpha`` (None for uniform)."""
+    t = text.strip().lower()
+    if t == "uniform":
+        return None
+    head, _, alpha = t.partition(":")
+    if head != "dirichlet" or not alpha:
+        raise argparse.ArgumentTypeError(f"weights must be uniform or dirichlet:ALPHA (e.g. "
+                                         f"dirichlet:0.5); got {text!r}")
+    try:
+        a = float(alpha)
+    except ValueError:
+        a = math.nan
+    if not (a > 0 and math.isfinite(a)):
+        raise argparse.ArgumentTypeError(f"weights dirichlet:ALPHA needs ALPHA a positive finite "
+                                         f"number; got {text!r}")
+    return a
+
+
 def _labels(text):
     """``none``, ``soft`` or ``noised`` (``private`` is the old name of ``noised``); the old
     ``public`` is refused: it said nothing about whether the soft label is released."""
@@ -168,6 +188,10 @@ def _add_mechanism_args(p: argparse.ArgumentParser, defaults: dict = DEFAULTS) -
     g.add_argument("--class-sizes", metavar="SIZES",
                    help="with --labels soft: the size of every class, e.g. 178,182,177 or "
                         f"10x5000 (default: {sizes})")
+    g.add_argument("--weights", type=_weights, metavar="uniform|dirichlet:ALPHA",
+                   help="mixing weights: uniform 1/k (default), or fresh Dirichlet(ALPHA) weights "
+                        "for every release, as mixup implementations draw them (a record's weight "
+                        "can then reach 1; labels none or noised)")
     g.add_argument("--norm", type=_float("norm"), metavar="R",
                    help="largest L1 norm of a record, for --sampler poisson (taken from --image "
                         "and --value-range when they are given)")
@@ -478,7 +502,8 @@ def mechanism_from_args(args, defaults: dict = DEFAULTS) -> tuple[InstaHide, flo
     delta = pick("delta")
     check_delta(delta)
     common = dict(k=k, noise=noise, n=n, diameter=diameter, sampler=args.sampler,
-                  relation=args.relation, labels=labels, class_sizes=class_sizes, norm=None)
+                  relation=args.relation, labels=labels, class_sizes=class_sizes, norm=None,
+                  dirichlet_alpha=getattr(args, "weights", None))
     if InstaHide.needs_norm(args.sampler):
         common["norm"] = norm
     if args.releases is None and args.epochs is None and "releases" in defaults:

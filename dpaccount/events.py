@@ -120,6 +120,13 @@ class InstaHide:
     norm:
         the largest L1 norm of a record: what adding one moves a Poisson-sampled sum by
         (required by ``sampler="poisson"``; at least ``diameter / 2``).
+    dirichlet_alpha:
+        ``None`` (default): every record of a release has weight ``1/k``. A number ``alpha > 0``:
+        the k weights are drawn ``Dirichlet(alpha, ..., alpha)`` for every release, as mixup
+        implementations do; a record's weight is then ``Beta(alpha, (k-1) alpha)`` and can be
+        close to 1, so one release moves by up to the whole diameter
+        (:meth:`weight_mixture`). Covered with the subsets and permutation samplers, with labels
+        ``none`` or ``noised`` (an un-noised soft label would show the weights of each class).
     """
 
     k: int
@@ -132,6 +139,7 @@ class InstaHide:
     labels: Labels = Labels.SOFT
     class_sizes: tuple[int, ...] | None = None
     norm: float | None = None
+    dirichlet_alpha: float | None = None
 
     def __post_init__(self):
         # Validate everything before the (frozen) object is visible: a refused construction
@@ -145,6 +153,8 @@ class InstaHide:
         relation = check_enum(Relation, "relation", self.relation)
         labels = check_enum(Labels, "labels", self.labels)
         norm = None if self.norm is None else check_positive_finite("norm", self.norm)
+        alpha = (None if self.dirichlet_alpha is None
+                 else check_positive_finite("dirichlet_alpha", self.dirichlet_alpha))
         class_sizes = None
         if self.class_sizes is not None:
             if labels is not Labels.SOFT:
@@ -189,6 +199,15 @@ class InstaHide:
         if norm is not None and not math.isfinite(norm / noise):
             raise InputError(f"noise must be large enough that norm/noise is finite; got "
                              f"norm={norm}, noise={noise}")
+        if alpha is not None:
+            if labels is Labels.SOFT:
+                raise InputError("labels 'soft' are not covered with Dirichlet weights (the "
+                                 "un-noised soft label shows the weight of each class); use "
+                                 "labels 'none' or 'noised'")
+            if stype.independent_inclusion:
+                raise InputError(f"Dirichlet weights are covered with the subsets and permutation "
+                                 f"samplers; got sampler {sampler.value!r} (a Poisson release has "
+                                 f"no fixed k to draw weights for)")
         for name, value in (
             ("k", k),
             ("n", n),
@@ -200,6 +219,7 @@ class InstaHide:
             ("labels", labels),
             ("class_sizes", class_sizes),
             ("norm", norm),
+            ("dirichlet_alpha", alpha),
         ):
             object.__setattr__(self, name, value)
 
@@ -217,6 +237,7 @@ class InstaHide:
         labels: Labels | str = Labels.SOFT,
         class_sizes=None,
         norm: float | None = None,
+        dirichlet_alpha: float | None = None,
     ) -> "InstaHide":
         """A run of ``epochs`` passes of ``n`` mixed samples each: ``releases = epochs * n``.
 
@@ -247,6 +268,7 @@ class InstaHide:
             labels=labels,
             class_sizes=class_sizes,
             norm=norm,
+            dirichlet_alpha=dirichlet_alpha,
         )
 
     # ---- derived quantities that are facts of the run, not privacy arithmetic ----
@@ -277,11 +299,51 @@ class InstaHide:
         return self.sampler_type.inclusion_probability(self.n, self.k)
 
     @property
+    def random_weights(self) -> bool:
+        """True when the mixing weights are drawn at random (Dirichlet) for k >= 2."""
+        return self.dirichlet_alpha is not None and self.k > 1
+
+    @property
+    def max_weight(self) -> float:
+        """The largest weight a record can have in a release: ``1/k``, or 1 with random
+        weights (a Dirichlet weight can be arbitrarily close to 1)."""
+        return 1.0 if self.random_weights else 1.0 / self.k
+
+    @property
+    def weight_per_epoch(self) -> float:
+        """The largest total weight of a record over its k slots of a permutation epoch: 1 for
+        weights 1/k, k for random weights."""
+        return float(self.k) if self.random_weights else 1.0
+
+    def weight_mixture(self, cells: int = 256) -> tuple[tuple[float, float], ...]:
+        """The law of the changed record's weight in a release that holds it, rounded up onto
+        ``cells`` cells of [0, 1]: ``((P(cell), upper end), ...)``. ``((1, 1/k),)`` for uniform
+        weights; ``Beta(alpha, (k-1) alpha)`` (a coordinate of ``Dirichlet(alpha 1_k)``) for
+        random weights, with each cell's probability from scipy's regularised incomplete beta
+        function. Rounding up makes each cell's shift an upper bound for every weight in it
+        (``docs/pld_hits.md``, "Random mixing weights"; ``proofs/dirichlet_weights.py``)."""
+        if not self.random_weights:
+            return ((1.0, 1.0 / self.k),)
+        import numpy as np
+        from scipy.special import betainc
+
+        a, b = self.dirichlet_alpha, (self.k - 1) * self.dirichlet_alpha
+        edges = np.linspace(0.0, 1.0, cells + 1)
+        cdf = betainc(a, b, edges)
+        # the upper tail from the complement, which keeps its relative accuracy near 1
+        sf = betainc(b, a, 1.0 - edges)
+        mass = np.where(edges[1:] <= 0.5, np.diff(cdf), sf[:-1] - sf[1:])
+        out = tuple((float(m), float(e)) for m, e in zip(mass, edges[1:]) if m > 1e-300)
+        total = math.fsum(m for m, _ in out)
+        return tuple((m / total, e) for m, e in out)
+
+    @property
     def sensitivity(self) -> float:
         """L1 distance between the mixed means of neighbouring datasets in one release that
-        holds the record: the sampler's shift over k (``Delta / k`` when a record is replaced,
-        ``norm / k`` when a record is added to a Poisson-sampled sum)."""
-        return self.sampler_type.shift(self) / self.k
+        holds the record: the sampler's shift times the largest weight (``Delta / k`` when a
+        record is replaced, ``norm / k`` when a record is added to a Poisson-sampled sum; the
+        whole shift with random weights, whose weight can come close to 1)."""
+        return self.sampler_type.shift(self) * self.max_weight
 
     @property
     def shift(self) -> float:
@@ -311,7 +373,14 @@ class InstaHide:
 
     @property
     def label_note(self) -> str:
-        """What the release holds beside the image, in words (every row names it)."""
+        """What the release holds beside the image, and the mixing weights where they are not
+        1/k, in words (every row names it)."""
+        note = self._labels_text()
+        if self.random_weights:
+            note += f"; weights Dirichlet({self.dirichlet_alpha:g}) (a record's weight up to 1)"
+        return note
+
+    def _labels_text(self) -> str:
         if self.labels is Labels.NONE:
             return "labels none (image only)"
         if self.labels is Labels.NOISED:

@@ -296,6 +296,11 @@ class PermutationType(SamplerType):
         charged. No amplification by sampling."""
         from .numerics.closed_form import naive_epsilon
 
+        if event.random_weights:
+            return CompositionUnit(naive_epsilon(event.diameter * event.weight_per_epoch,
+                                                 event.noise), self.epochs_charged(event),
+                                   "epochs, each k Delta/b-DP (k slots of random weight up to 1 "
+                                   "per record per epoch)")
         return CompositionUnit(naive_epsilon(event.diameter, event.noise),
                                self.epochs_charged(event),
                                "epochs, each Delta/b-DP (k slots of weight 1/k per record per "
@@ -310,8 +315,10 @@ class PermutationType(SamplerType):
         at most ``p * Delta`` in L1, so ``p Delta / b`` per epoch (Laplace)."""
         from .numerics.closed_form import naive_epsilon
 
-        return CompositionUnit(p * naive_epsilon(event.diameter, event.noise),
-                               self.epochs_charged(event), "permutation: p Delta/b per epoch")
+        return CompositionUnit(p * naive_epsilon(event.diameter * event.weight_per_epoch,
+                                                 event.noise),
+                               self.epochs_charged(event), "permutation: p Delta/b per epoch"
+                               + (" times k (random weights)" if event.random_weights else ""))
 
     def group_law(self, event, p: int) -> GroupLaw:
         """An epoch is a Laplace mechanism of L1 sensitivity ``p Delta`` for the group (each
@@ -319,7 +326,8 @@ class PermutationType(SamplerType):
         charged (``proofs/group_pair.py``)."""
         from .numerics.closed_form import naive_epsilon
 
-        return GroupLaw(((1.0, 1.0, p * naive_epsilon(event.diameter, event.noise)),),
+        return GroupLaw(((1.0, 1.0, p * naive_epsilon(event.diameter * event.weight_per_epoch,
+                                                      event.noise)),),
                         self.epochs_charged(event),
                         f"permutation: Laplace pair at p Delta/b per epoch, "
                         f"{self.epochs_charged(event)} epochs charged")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy.calculus.util import maximum
 
+from .errors import InputError
 from .events import InstaHide
 from .numerics import closed_form
 from .validate import check_delta
@@ -199,6 +200,10 @@ def derive(mech: InstaHide, delta_value: float) -> Derivation:
     :func:`dpaccount.numerics.closed_form.kov_epsilon` and says so.
     """
     delta_value = check_delta(delta_value)
+    if mech.random_weights:
+        raise InputError("the derivation is written for weights 1/k; with Dirichlet weights a "
+                         "record's weight can reach 1 (use dpaccount epsilon, whose rows take "
+                         "the largest weight, or the pld-tilted row)")
     # Delta is the shift of one record: the diameter, or under Poisson add/remove the largest
     # record norm (InstaHide.sensitivity)
     shift = mech.shift

@@ -139,8 +139,10 @@ def release_rows(phase: InstaHide, delta: float) -> list[EpsilonResult]:
             f"Laplace on one record: k = 1, no sampling, one release (sensitivity {what})",
             "Dwork et al. 2006 Prop. 1"),
         row("per_release", phase.eps0,
-            f"one mixed release containing the record (sensitivity {what}/k)",
-            "Borgnia et al. 2021 Sec. 4"),
+            f"one mixed release containing the record (sensitivity {what}/k)"
+            if not phase.random_weights else
+            f"one mixed release containing the record (sensitivity {what}: a Dirichlet weight "
+            f"can reach 1)", "Borgnia et al. 2021 Sec. 4"),
     ]
     if stype.amplifies:
         q = phase.worst_inclusion

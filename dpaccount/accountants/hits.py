@@ -31,8 +31,19 @@ MAX_RELEASES = 10 ** 10
 MAX_POINTS = 1 << 15
 
 
+#: cells of [0, 1] the law of a random weight is rounded up onto
+WEIGHT_CELLS = 128
+
+
 def _components(phase, direction, inclusion) -> tuple:
-    return tuple(Component(w, q, phase.eps0, direction) for w, q in inclusion)
+    """The revealed mixture of one release: over the inclusion law (soft labels) and, with random
+    weights, over the changed record's weight rounded up onto cells (``docs/pld_hits.md``,
+    "Random mixing weights"): each cell the subsampled pair at ``v_hi shift / b``."""
+    if not phase.random_weights:
+        return tuple(Component(w, q, phase.eps0, direction) for w, q in inclusion)
+    scale = phase.shift / phase.noise  # eps0 at weight 1
+    return tuple(Component(w * pv, q, max(v * scale, min(MIN_EPS0, scale)), direction)
+                 for w, q in inclusion for pv, v in phase.weight_mixture(WEIGHT_CELLS))
 
 
 def _reason(phase) -> str | None:
@@ -168,7 +179,9 @@ class HitsAccountant(Accountant):
                     worst = (nc, ls, up)
             nc, ls, up = worst
             worst = (nc, ls.epsilon(delta, which=("lower",))[0], up)
-            if event.relation is Relation.SUBSTITUTION:
+            if any(p.random_weights for p in phases):
+                att_lo = None  # the revealed weight is not attained: no concrete lower end
+            elif event.relation is Relation.SUBSTITUTION:
                 att_lo, _ = self.attained(event).epsilon(delta, which=("lower",))
             else:
                 att_lo = worst[1]
@@ -181,6 +194,8 @@ class HitsAccountant(Accountant):
     def _delta(self, event, phases, epsilon):
         def work():
             up = max(ls.delta(epsilon)[1] for _, ls in self.dominating(event))
+            if any(p.random_weights for p in phases):
+                return 0.0, up  # no concrete lower end for random weights
             lo = self.attained(event).delta(epsilon)[0]
             return lo, up
 

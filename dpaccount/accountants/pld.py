@@ -55,6 +55,9 @@ def _pair_reason(phase: InstaHide) -> str | None:
     reason = phase.sampler_type.pair_reason(phase)
     if reason is not None:
         return reason
+    if phase.random_weights:
+        return ("random mixing weights: this row's pairs assume weights 1/k (see the pld-tilted "
+                "row)")
     if phase.eps0 > MAX_EPS0:
         return (f"the lattice covers eps0 <= {MAX_EPS0:g}; this run has eps0 = "
                 f"{phase.eps0:.4g} (see the pld-tilted row)")
@@ -134,16 +137,20 @@ def interval_result(acc: Accountant, event, phases, delta, nc, pair_lo: float, u
     end ``pair_lo`` says what the numerics cost), the attained pair's lower end ``att_lo``, and a
     note that says which pair, the interval's width and where it comes from. ``numerics`` names
     how the laws were composed, where it is not the uniform lattice."""
-    lower = min(att_lo, up)
+    lower = None if att_lo is None else min(att_lo, up)
     width = relative_width(lower, up)
     disc = relative_width(pair_lo, up)
     substitution = event.relation is Relation.SUBSTITUTION
     pair_word = ("symmetrised pair (dominates every substitution pair under composition)"
                  if substitution else "pair in both directions")
-    note = (f"privacy loss distribution of the {pair_word}{numerics}; {event.label_note}; worst "
-            f"case over datasets (1-D records) in [epsilon_lower, epsilon_upper], "
-            f"{width_note(lower, up)}")
-    if width >= 0.01 and substitution:
+    if lower is None:
+        note = (f"privacy loss distribution of the {pair_word}{numerics}; {event.label_note}; "
+                "upper bound only: no concrete pair's lower end is computed for random weights")
+    else:
+        note = (f"privacy loss distribution of the {pair_word}{numerics}; {event.label_note}; "
+                f"worst case over datasets (1-D records) in [epsilon_lower, epsilon_upper], "
+                f"{width_note(lower, up)}")
+    if lower is not None and width >= 0.01 and substitution:
         note += (f"; the lattice costs {disc:.2%}, the rest is the gap between the dominating "
                  "pair and the worst concrete pair found")
     if len(phases) > 1:

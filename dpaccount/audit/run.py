@@ -445,8 +445,9 @@ def audit_mechanism(
             raise InputError(f"pair relation {c.relation.value!r} differs from the mechanism's "
                              f"{mech.relation.value!r}")
         check_pair_against(c, mech)
-    if statistic is None:
-        statistic = "exact-llr" if release_fn is None else "learned-llr"
+    if statistic is None:  # the exact LLR is that of the reference with weights 1/k
+        statistic = ("exact-llr" if release_fn is None and not mech.random_weights
+                     else "learned-llr")
     if isinstance(statistic, str) and statistic not in ("exact-llr", "learned-llr", "projection"):
         raise InputError(f"statistic must be 'exact-llr', 'learned-llr', 'projection' or a "
                          f"callable; got {statistic!r}")

@@ -92,6 +92,7 @@ class NeighbourPair:
     relation: Relation
     description: str = ""
     label_columns: int = 0
+    dirichlet_alpha: float | None = None
 
     def __post_init__(self):
         d = as_dataset(self.d, "d")
@@ -331,6 +332,9 @@ class InstaHideReleases:
     variants in tests and demonstrations only) replaces the uniform ``1/k`` mixing weights by the
     given k weights, assigned to the k chosen records in random order; ``replace=True`` draws the
     k records with replacement. Neither is DP-InstaHide as the accountant describes it.
+    ``dirichlet_alpha`` draws fresh ``Dirichlet(alpha, ..., alpha)`` weights for every release
+    (the mechanism option :attr:`dpaccount.events.InstaHide.dirichlet_alpha`; faithful when the
+    mechanism says so).
     """
 
     k: int
@@ -343,6 +347,7 @@ class InstaHideReleases:
     #: the last ``label_columns`` coordinates of each record are its one-hot label: mixed like
     #: the image, released without noise (the soft label of ``labels="soft"``)
     label_columns: int = 0
+    dirichlet_alpha: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "k", check_positive_int("k", self.k))
@@ -357,6 +362,14 @@ class InstaHideReleases:
         lc = self.label_columns
         if isinstance(lc, bool) or not isinstance(lc, (int, np.integer)) or lc < 0:
             raise InputError(f"label_columns must be a non-negative integer; got {lc!r}")
+        if self.dirichlet_alpha is not None:
+            object.__setattr__(self, "dirichlet_alpha",
+                               check_positive_finite("dirichlet_alpha", self.dirichlet_alpha))
+            if self.weights is not None:
+                raise InputError("give weights or dirichlet_alpha, not both")
+            if sampler_type(self.sampler).independent_inclusion:
+                raise InputError("dirichlet_alpha applies to the subsets and permutation "
+                                 "samplers")
         if self.weights is not None:
             w = tuple(float(x) for x in self.weights)
             if len(w) != self.k or not all(np.isfinite(w)):
@@ -365,9 +378,15 @@ class InstaHideReleases:
 
     @classmethod
     def from_mechanism(cls, mech: InstaHide, **broken) -> "InstaHideReleases":
+        if mech.dirichlet_alpha is not None and "weights" not in broken:
+            broken.setdefault("dirichlet_alpha", mech.dirichlet_alpha)
         return cls(mech.k, mech.noise, mech.releases, mech.sampler,
                    rate=mech.sampling_rate if mech.sampler_type.independent_inclusion else None,
                    **broken)
+
+    @property
+    def random_weights(self) -> bool:
+        return self.dirichlet_alpha is not None and self.k > 1
 
     @property
     def faithful(self) -> bool:
@@ -378,6 +397,8 @@ class InstaHideReleases:
         s = f"numpy reference, k={self.k}, b={self.noise:g}, T={self.releases}, {self.sampler.value}"
         if self.label_columns:
             s += f", soft label of {self.label_columns} classes released"
+        if self.random_weights:
+            s += f", weights Dirichlet({self.dirichlet_alpha:g})"
         if self.weights is not None:
             s += f", BROKEN weights {self.weights}"
         if self.replace:
@@ -399,11 +420,11 @@ class InstaHideReleases:
             raise InputError(f"k must be at most the dataset size; got k={self.k}, N={n}")
         if sampler_type(self.sampler).epoch_structured:
             return self._permutation_means(data, trials, rng)
-        if self.weights is None and not self.replace:
+        if self.weights is None and not self.replace and not self.random_weights:
             values, counts = distinct_records(data)
             if values.shape[0] <= GROUPED_MAX:
                 return _grouped_subset_means(rng, values, counts, self.k, m).reshape(trials, t, d)
-        if self.weights is None:  # uniform weights: accumulate column by column
+        if self.weights is None and not self.random_weights:  # uniform: column by column
             acc = np.zeros((m, d))
             for c in self._subset_columns(n, m, rng):
                 acc += data[c]
@@ -436,7 +457,11 @@ class InstaHideReleases:
         return np.stack(self._subset_columns(n, m, rng), axis=1)
 
     def _mix(self, data: np.ndarray, idx: np.ndarray, rng) -> np.ndarray:
-        """Mixed means of the rows ``data[idx[r]]``: uniform 1/k, or the broken weights."""
+        """Mixed means of the rows ``data[idx[r]]``: uniform 1/k, fresh Dirichlet weights per
+        row, or the broken weights."""
+        if self.random_weights:
+            w = rng.dirichlet(np.full(self.k, self.dirichlet_alpha), size=idx.shape[0])
+            return np.einsum("mk,mkd->md", w, data[idx])
         if self.weights is None:
             return data[idx].mean(axis=1)
         w = np.asarray(self.weights)
@@ -448,7 +473,8 @@ class InstaHideReleases:
         t, k = self.releases, self.k
         epochs = ceil_epochs(t, n)
         values, counts = distinct_records(data)
-        if self.weights is None and values.shape[0] == 2 and counts.min() == 1:
+        if (self.weights is None and not self.random_weights and values.shape[0] == 2
+                and counts.min() == 1):
             # one record u differs from the other n-1 (all v): only u's k slots per epoch matter
             u, v = values[0], values[1]  # rarest first: u is the one record, v the rest
             out = np.broadcast_to(v, (trials, t, d)).copy()

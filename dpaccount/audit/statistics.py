@@ -161,6 +161,9 @@ class ExactLLR:
         if not model.faithful:
             raise InputError("the exact LLR is that of the faithful mechanism; build it from the "
                              "accountant's description, not a broken variant")
+        if model.random_weights:
+            raise InputError("the exact LLR is computed for weights 1/k; with Dirichlet weights "
+                             "use statistic 'learned-llr' or 'projection'")
         self.model = model
         self.pair = pair
         self.b = model.noise
