@@ -329,13 +329,29 @@ class InstaHide:
 
         a, b = self.dirichlet_alpha, (self.k - 1) * self.dirichlet_alpha
         edges = np.linspace(0.0, 1.0, cells + 1)
-        cdf = betainc(a, b, edges)
-        # the upper tail from the complement, which keeps its relative accuracy near 1
-        sf = betainc(b, a, 1.0 - edges)
-        mass = np.where(edges[1:] <= 0.5, np.diff(cdf), sf[:-1] - sf[1:])
-        out = tuple((float(m), float(e)) for m, e in zip(mass, edges[1:]) if m > 1e-300)
-        total = math.fsum(m for m, _ in out)
-        return tuple((m / total, e) for m, e in out)
+        # P(V > e) two ways (the complement of the CDF, and the CDF of 1 - V ~ Beta(b, a)):
+        # each loses accuracy somewhere at extreme alpha (1e-300, 1e30), and never both in the
+        # same place. The larger is taken (more weight moved up: the law used dominates the true
+        # one stochastically, which keeps the bound an upper bound), nan counts as 1, and it is
+        # made non-increasing from the right; masses are its differences, so they sum to 1.
+        with np.errstate(invalid="ignore"):
+            sf = np.fmax(1.0 - betainc(a, b, edges), betainc(b, a, 1.0 - edges))
+        sf = np.clip(np.where(np.isnan(sf), 1.0, sf), 0.0, 1.0)
+        sf[0], sf[-1] = 1.0, 0.0
+        sf = np.maximum.accumulate(sf[::-1])[::-1]
+        mass = -np.diff(sf)
+        if not float(mass @ edges[1:]) >= 1.0 / self.k * (1.0 - 1e-9):  # the mean is 1/k
+            raise InputError(f"dirichlet_alpha={self.dirichlet_alpha:g} with k={self.k}: the "
+                             f"law of a weight cannot be computed in double precision")
+        out, carry = [], 0.0
+        for m, e in zip(mass, edges[1:]):  # a mass too small to keep moves up a cell
+            m += carry
+            if m > 1e-300 or (e == 1.0 and m > 0.0):
+                out.append((float(m), float(e)))
+                carry = 0.0
+            else:
+                carry = m
+        return tuple(out)
 
     @property
     def sensitivity(self) -> float:
