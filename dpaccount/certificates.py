@@ -126,7 +126,9 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
             break
     b, eg, d = min(tried, key=lambda r: r[0])
     best = (b, eg, d, "kov", f"{unit.description}; KOV over {unit.count} steps")
-    profile = _profile_bound(mech, p, log_c)
+    # with P_clean = 0 the delta grid already reaches its smallest delta; the profile, scanned
+    # down to delta 1e-5, cannot go below that
+    profile = _profile_bound(mech, p, log_c) if c > 0 else None
     if profile is not None and profile[0] < best[0]:
         best = profile
     b, eg, d, method, how = best

@@ -142,6 +142,12 @@ class SamplerType:
         why not."""
         return None
 
+    def revealed_units(self, event):
+        """None when a run is composed release by release (the subsampled pair); else the units
+        a PLD accountant composes instead, each a revealed mixture of plain Laplace pairs:
+        ``(((weight, q, eps0), ...), count), ...)``."""
+        return None
+
     def group_unit(self, event, p: int) -> CompositionUnit:
         """The pure-DP unit of a run for a group of ``p`` records (poisoning certificates): a
         release meets the group with probability ``q_p`` and then moves by at most the group's
@@ -308,7 +314,31 @@ class PermutationType(SamplerType):
 
     def pair_reason(self, event) -> str | None:
         return ("permutation mixing has no amplification by sampling (every record is in k "
-                "slots of every epoch); see the closed forms")
+                "slots of every epoch); see the closed forms and the pld-tilted row")
+
+    def revealed_units(self, event):
+        """Per epoch, each of the k permutations puts the record in one output, at a uniform
+        position; shown where (which only helps the adversary), an epoch is a Laplace mechanism
+        moved by ``J`` slots of shift ``eps0`` (``Delta/(k b)``; ``Delta/b`` with random
+        weights): ``J = k`` in a whole epoch, and ``J ~ Binomial(k, m/N)`` in a last epoch cut
+        after m outputs (each permutation's slot lands among the first m independently). The
+        plain Laplace pair at ``J eps0``, composed over the epochs: a partial epoch is charged
+        as what it is. No amplification by the hidden positions is counted
+        (``docs/pld_hits.md``, "Permutation mixing")."""
+        from scipy.stats import binom
+
+        full, m = divmod(int(event.releases), int(event.n))
+        slot = event.eps0
+        units = []
+        if full:
+            units.append((((1.0, 1.0, event.k * slot),), full))
+        if m:
+            pmf = binom.pmf(range(event.k + 1), event.k, m / event.n)
+            comps = tuple((float(w), 0.0 if j == 0 else 1.0, max(j, 1) * slot)
+                          for j, w in enumerate(pmf) if w > 0.0)
+            total = math.fsum(w for w, _, _ in comps)
+            units.append((tuple((w / total, q, e) for w, q, e in comps), 1))
+        return tuple(units)
 
     def group_unit(self, event, p: int) -> CompositionUnit:
         """A record fills k slots per epoch: the group's p records move the epoch's outputs by

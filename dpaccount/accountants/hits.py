@@ -47,12 +47,37 @@ def _components(phase, direction, inclusion) -> tuple:
 
 
 def _reason(phase) -> str | None:
-    reason = phase.sampler_type.pair_reason(phase)
+    units = phase.sampler_type.revealed_units(phase)
+    reason = phase.sampler_type.pair_reason(phase) if units is None else None
     if reason is not None:
         return reason
+    top = max((e for comps, _ in units or () for _, _, e in comps), default=phase.eps0)
+    if units is not None and top > MAX_EPS0:
+        return (f"the tilted lattice covers eps0 <= {MAX_EPS0:g}; an epoch of this run moves "
+                f"by {top:.4g} b (see the kov row)")
     if not (MIN_EPS0 <= phase.eps0 <= MAX_EPS0):
         return (f"the tilted lattice covers {MIN_EPS0:g} <= eps0 <= {MAX_EPS0:g}; this run has "
                 f"eps0 = {phase.eps0:.4g} (see the kov and rdp rows)")
+    return None
+
+
+def _units(phase, direction, inclusion) -> tuple:
+    """What one phase composes: its releases (the revealed mixture of one release, T times), or
+    the sampler's own units (a permutation epoch)."""
+    units = phase.sampler_type.revealed_units(phase)
+    if units is None:
+        return ((_components(phase, direction, inclusion), phase.releases),)
+    return tuple((tuple(Component(w, q, e, direction) for w, q, e in comps), count)
+                 for comps, count in units)
+
+
+def _no_lower(phases) -> str | None:
+    """Why no concrete pair's lower end is computed (None: it is)."""
+    if any(p.sampler_type.revealed_units(p) is not None for p in phases):
+        return ("the positions of the record's slots are shown (no amplification by the "
+                "hidden positions is counted)")
+    if any(p.random_weights for p in phases):
+        return "no concrete pair's lower end is computed for random weights"
     return None
 
 
@@ -149,8 +174,9 @@ class HitsAccountant(Accountant):
         entries = [p.inclusion_mixtures() for p in phases]
         out = []
         for i, (nc, _) in enumerate(entries[0]):
-            spec = tuple(tuple((_components(p, d, entries[j][i][1]), p.releases)
-                               for j, p in enumerate(phases)) for d in directions)
+            spec = tuple(tuple(unit for j, p in enumerate(phases)
+                               for unit in _units(p, d, entries[j][i][1]))
+                         for d in directions)
             out.append((nc, law_set(spec)))
         return out
 
@@ -179,8 +205,8 @@ class HitsAccountant(Accountant):
                     worst = (nc, ls, up)
             nc, ls, up = worst
             worst = (nc, ls.epsilon(delta, which=("lower",))[0], up)
-            if any(p.random_weights for p in phases):
-                att_lo = None  # the revealed weight is not attained: no concrete lower end
+            if _no_lower(phases) is not None:
+                att_lo = None  # what is revealed is not attained: no concrete lower end
             elif event.relation is Relation.SUBSTITUTION:
                 att_lo, _ = self.attained(event).epsilon(delta, which=("lower",))
             else:
@@ -189,13 +215,13 @@ class HitsAccountant(Accountant):
 
         (nc, pair_lo, up), att_lo = self._run(work)
         return interval_result(self, event, phases, delta, nc, pair_lo, up, att_lo,
-                               ", rounded under the tilted measure")
+                               ", rounded under the tilted measure", no_lower=_no_lower(phases))
 
     def _delta(self, event, phases, epsilon):
         def work():
             up = max(ls.delta(epsilon)[1] for _, ls in self.dominating(event))
-            if any(p.random_weights for p in phases):
-                return 0.0, up  # no concrete lower end for random weights
+            if _no_lower(phases) is not None:
+                return 0.0, up  # no concrete lower end
             lo = self.attained(event).delta(epsilon)[0]
             return lo, up
 

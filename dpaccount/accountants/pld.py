@@ -132,7 +132,7 @@ def phases_reason(phases, reason_of) -> str | None:
 
 
 def interval_result(acc: Accountant, event, phases, delta, nc, pair_lo: float, up: float,
-                    att_lo: float, numerics: str = ""):
+                    att_lo: float | None, numerics: str = "", no_lower: str | None = None):
     """The row of a PLD-type accountant: the dominating pair's upper end ``up`` (its own lower
     end ``pair_lo`` says what the numerics cost), the attained pair's lower end ``att_lo``, and a
     note that says which pair, the interval's width and where it comes from. ``numerics`` names
@@ -145,7 +145,7 @@ def interval_result(acc: Accountant, event, phases, delta, nc, pair_lo: float, u
                  if substitution else "pair in both directions")
     if lower is None:
         note = (f"privacy loss distribution of the {pair_word}{numerics}; {event.label_note}; "
-                "upper bound only: no concrete pair's lower end is computed for random weights")
+                f"upper bound only: {no_lower or 'no lower end'}")
     else:
         note = (f"privacy loss distribution of the {pair_word}{numerics}; {event.label_note}; "
                 f"worst case over datasets (1-D records) in [epsilon_lower, epsilon_upper], "

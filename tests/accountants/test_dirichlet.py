@@ -177,7 +177,7 @@ def test_weight_law_at_any_alpha_dominates_the_mean(alpha, k):
     assert math.fsum(w * v for w, v in cells) >= (1 / k) * (1 - 1e-9)
 
 
-@pytest.mark.parametrize("alpha", [1e-300, 1e-3, 1.0, 1e3, 1e300])
+@pytest.mark.parametrize("alpha", [1e-300, 1e300])  # 0.1 to 1e4 are in the tests above
 def test_extreme_alpha_gives_a_finite_bound(alpha):
     m = InstaHide(k=4, noise=8.0, n=1797, diameter=64.0, releases=17970, labels="none",
                   dirichlet_alpha=alpha)

@@ -33,8 +33,7 @@ def test_one_record_group_is_the_one_record_pair():
 # brute force: every case is a concrete pair of 1-D datasets differing in the first p records;
 # ConcreteProfile's lower end is below the truth, so the group's upper delta must be above it
 # (margin 1e-9: both sides carry their own allowances; the lower end is already conservative)
-CASES = [(6, 2, 2, 0.5, 3), (5, 3, 3, 0.5, 2), (6, 2, 3, 1.0, 4), (5, 1, 2, 0.3, 3),
-         (4, 3, 2, 0.4, 2)]
+CASES = [(6, 2, 2, 0.5, 3), (5, 3, 3, 0.5, 2), (6, 2, 3, 1.0, 4), (5, 1, 2, 0.3, 3)]
 
 
 def _pairs(n, p):
@@ -118,7 +117,7 @@ def test_strictly_below_the_closed_form_and_increasing_in_p():
         prev = e
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(p=st.integers(1, 6), noise=st.floats(0.5, 64.0), t=st.integers(1, 10 ** 6))
 def test_finite_and_monotone(p, noise, t):
     ev = InstaHide(k=4, noise=noise, n=1000, diameter=64.0, releases=t, labels="none")
