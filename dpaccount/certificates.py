@@ -72,8 +72,9 @@ def _bound(log_term: float, extra: float) -> float:
 
 
 def certify(mech: InstaHide, poisons: int, clean_success: float, *,
-            deltas=DELTA_GRID) -> list[Certificate]:
-    """Both certificates for ``poisons`` poisoned records and a clean success rate."""
+            deltas=DELTA_GRID, direct: bool = True) -> list[Certificate]:
+    """Both certificates for ``poisons`` poisoned records and a clean success rate
+    (``direct=False``: group privacy alone, for callers that report only it)."""
     if isinstance(poisons, bool) or int(poisons) != poisons or poisons < 1:
         raise InputError(f"poisons must be a positive integer; got {poisons!r}")
     p = int(poisons)
@@ -108,6 +109,8 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
                            f"sound bound at the best delta on a grid ({method}); "
                            f"{mech.label_note}{_covers(mech)}", epsilon_method=method))
 
+    if not direct:
+        return out
     # 2. direct accounting of the group: the group pair's privacy profile (pld-tilted-group),
     # minimised over eps, or KOV over the per-release pure-DP unit on the delta grid where that
     # is smaller (or the lattice refuses); every point is an upper bound, so the smallest is too

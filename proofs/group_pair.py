@@ -112,7 +112,7 @@ def hockey(p_dens, q_dens, eps, dz):
 
 
 rng = random.Random(7)
-zz = np.linspace(-12.0, 14.0, 104_001)
+zz = np.linspace(-12.0, 14.0, 65_001)
 dz = zz[1] - zz[0]
 EPS = (0.0, 0.3, 1.0, 2.0)
 worst_ratio = 0.0
@@ -127,7 +127,7 @@ for n, k, p, b in ((5, 2, 2, 0.5), (6, 2, 2, 1.0), (6, 3, 2, 0.4), (6, 3, 3, 0.7
             for g2 in itertools.product((0.0, 1.0), repeat=p):
                 if g < g2:  # both orders are checked below
                     datasets.append((np.array(g + rest), np.array(g2 + rest)))
-    datasets = rng.sample(datasets, min(len(datasets), 24))
+    datasets = rng.sample(datasets, min(len(datasets), 16))
     for _ in range(6):  # interior values too
         rest = [rng.random() for _ in range(n - p)]
         datasets.append((np.array([rng.random() for _ in range(p)] + rest),

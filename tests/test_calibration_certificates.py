@@ -139,3 +139,10 @@ def test_group_privacy_stops_early_only_where_every_smaller_delta_is_vacuous(noi
     got = certify(m, p, clean)[0]
     assert got.bound == pytest.approx(min(full), rel=1e-12)
     assert (got.bound < 1.0) == (noise == 8.0)  # one of each
+
+
+def test_group_privacy_alone_when_asked():
+    m = InstaHide(labels="none", **{**DIGITS, "noise": 8.0})
+    alone = certify(m, 2, 0.01, direct=False)
+    assert [c.method for c in alone] == ["group_privacy"]
+    assert alone[0] == certify(m, 2, 0.01)[0]

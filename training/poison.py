@@ -718,7 +718,7 @@ def summarise(results: dict, collapse_floor: float = COLLAPSE_FLOOR) -> list[dic
                 row["certificate_note"] = ("no clean success rate: every clean model "
                                            "collapsed")
             else:
-                cert = certify(m, rs[0]["poisons"], min(1.0, clean_suc))[0]
+                cert = certify(m, rs[0]["poisons"], min(1.0, clean_suc), direct=False)[0]
                 row["certificate"] = cert.bound
                 row["certificate_vacuous"] = cert.vacuous
         rows.append(row)
