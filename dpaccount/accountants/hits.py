@@ -204,10 +204,12 @@ class HitsAccountant(Accountant):
                 if worst is None or up > worst[2]:
                     worst = (nc, ls, up)
             nc, ls, up = worst
-            worst = (nc, ls.epsilon(delta, which=("lower",))[0], up)
             if _no_lower(phases) is not None:
-                att_lo = None  # what is revealed is not attained: no concrete lower end
-            elif event.relation is Relation.SUBSTITUTION:
+                # what is revealed is not attained: no concrete lower end, and the pair's own
+                # (what the numerics cost) is not composed either: half the time
+                return (nc, None, up), None
+            worst = (nc, ls.epsilon(delta, which=("lower",))[0], up)
+            if event.relation is Relation.SUBSTITUTION:
                 att_lo, _ = self.attained(event).epsilon(delta, which=("lower",))
             else:
                 att_lo = worst[1]

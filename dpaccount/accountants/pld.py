@@ -131,7 +131,7 @@ def phases_reason(phases, reason_of) -> str | None:
     return None
 
 
-def interval_result(acc: Accountant, event, phases, delta, nc, pair_lo: float, up: float,
+def interval_result(acc: Accountant, event, phases, delta, nc, pair_lo: float | None, up: float,
                     att_lo: float | None, numerics: str = "", no_lower: str | None = None):
     """The row of a PLD-type accountant: the dominating pair's upper end ``up`` (its own lower
     end ``pair_lo`` says what the numerics cost), the attained pair's lower end ``att_lo``, and a
