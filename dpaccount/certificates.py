@@ -134,6 +134,15 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
     profile = _profile_bound(mech, p, log_c) if c > 0 else None
     if profile is not None and profile[0] < best[0]:
         best = profile
+    elif best[0] >= 1.0:
+        # vacuous either way: say so at the grid's delta with the smaller of the two epsilons
+        try:
+            res = group_epsilon(mech, p, best[2])
+        except Unsupported:
+            res = None
+        if res is not None and res.epsilon < best[1]:
+            best = (_bound(res.epsilon + log_c, best[2]), res.epsilon, best[2], res.method,
+                    res.note)
     b, eg, d, method, how = best
     out.append(Certificate("direct_group", b, eg, d,
                            f"e^(eps_group) P_clean + delta; eps_group by {method}: {how}"

@@ -206,16 +206,22 @@ class SubsetsType(SamplerType):
         """``J ~ Hypergeometric(N, p, k)`` members of the group in a release (N the larger
         dataset under add/remove, as for one record), each moving it by ``Delta/k``:
         :func:`group_components` of that law. With un-noised soft labels the class counts can
-        show the group: every release is charged ``min(p, k)`` members, no amplification
-        (``proofs/group_pair.py``)."""
+        show the group: the subset is taken as shown, so only the releases that hold no member
+        are free (a revealed mixture over ``J`` of plain Laplace pairs at ``J eps0``;
+        ``proofs/group_pair.py``)."""
         from .events import hypergeometric_pmf
 
-        jmax = min(p, event.k)
-        if event.labels.value == "soft":
-            return GroupLaw(((1.0, 1.0, jmax * event.eps0),), event.releases,
-                            f"soft labels: every release charged {jmax} of the group "
-                            f"(shift {jmax} Delta/k, the class counts can show the group)")
         pmf = hypergeometric_pmf(event.n, p, event.k)
+        if event.labels.value == "soft":
+            # the class counts can show which members are in the release: shown the whole
+            # subset, a release holding j members is the plain Laplace pair at j eps0, and one
+            # holding none is the same on both sides
+            return GroupLaw(tuple((w, 0.0 if j == 0 else 1.0, max(j, 1) * event.eps0)
+                                  for j, w in pmf),
+                            event.releases,
+                            f"soft labels: the subset shown (the class counts can show the "
+                            f"group), J ~ Hypergeometric(N={event.n}, p={p}, k={event.k}) "
+                            f"members per release, each the plain Laplace pair at J Delta/k")
         return GroupLaw(group_components(pmf, event.eps0), event.releases,
                         f"J ~ Hypergeometric(N={event.n}, p={p}, k={event.k}) members per "
                         f"release, q_p = P(J >= 1) = {group_components(pmf, 1.0)[0][1]:.4g}")

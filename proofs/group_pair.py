@@ -39,10 +39,12 @@ Write L_j = Lap(j s, b), s = Delta/k (norm/k for Poisson), L_0 = Lap(0, b).
     give the pair in the PQ and QP directions, per component.
 (5) Checked numerically below, by brute force on small datasets (every dataset pair with values
     at the ends of the domain): one release's H_a' never exceeds that of the pair.
-(6) Soft labels (subsets): the class counts can show the group, so no amplification is claimed:
-    every release is charged min(p, k) members, the plain Laplace pair at min(p, k) s (a bound
-    for every subset). Permutation sampler: a member fills k slots of weight 1/k per epoch, so an
-    epoch moves by at most p Delta in L1: the Laplace pair at p Delta / b per epoch.
+(6) Soft labels (subsets): the class counts can show which members are in a release, so the
+    whole subset S is taken as shown (the labels are the same on both sides): given S the
+    release is the plain Laplace pair at J s, J = |S n G|, and J = 0 is the same on both sides.
+    The pair is the revealed mixture over J ~ Hypergeometric(N, p, k) of those Laplace pairs.
+    Permutation sampler: a member fills k slots of weight 1/k per epoch, so an epoch moves by at
+    most p Delta in L1: the Laplace pair at p Delta / b per epoch.
 """
 
 from _common import check

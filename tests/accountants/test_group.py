@@ -151,3 +151,28 @@ def test_certify_uses_the_group_pair_and_says_so():
     kov = min(math.exp(cf.kov_epsilon(unit.eps, unit.count, dd)) * 0.01 + dd
               for dd in (1e-2, 1e-5, 1e-12))
     assert d.bound < min(kov, 1.0)
+
+
+@pytest.mark.parametrize("n,k,p,b,T", [(6, 2, 2, 0.5, 3), (5, 3, 2, 1.0, 2)])
+def test_soft_labels_never_below_brute_force(n, k, p, b, T):
+    """With un-noised soft labels (every record its own class: the class counts show the whole
+    subset), ConcreteProfile with labels is the truth: never above the group's delta."""
+    ev = InstaHide(k=k, noise=b, n=n, diameter=1.0, releases=T)  # labels soft, class of one
+    labels = np.arange(n)
+    for d1, d2 in _pairs(n, p)[:2]:
+        prof = ConcreteProfile(d1, d2, k, b, T, labels=labels)
+        for eps in (0.0, 0.5, 1.5):
+            lo, _ = prof.delta_bounds(eps)
+            assert lo <= group_delta(ev, p, eps).delta + 1e-9, (eps, lo)
+
+
+def test_soft_labels_free_only_the_releases_without_members():
+    """The soft-label group pair is the revealed mixture over J of plain Laplace pairs: below
+    charging every release min(p, k) = 2 members (the pair used before: the Laplace pair at
+    2 eps0 = 4 in all T releases, here a run of k = N = 1 at eps0 4), above the unlabelled
+    pair (which also hides whether the group is in a release)."""
+    kw = dict(k=4, noise=8.0, n=1797, diameter=64.0, releases=17970)
+    soft = group_epsilon(InstaHide(**kw), 2, 1e-2).epsilon
+    every = InstaHide(k=1, noise=16.0, n=1, diameter=64.0, releases=17970, labels="none")
+    assert soft < HitsAccountant().epsilon(every, 1e-2).epsilon
+    assert soft > group_epsilon(InstaHide(labels="none", **kw), 2, 1e-2).epsilon
