@@ -30,14 +30,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .accountants.group import group_delta, group_epsilon
+from .accountants.group import check_group, group_delta, group_epsilon
 from .errors import Unsupported
 from .events import InstaHide, Labels
 from .numerics import closed_form
 from .samplers import group_inclusion_probability
 from .selection import tightest
 from .errors import InputError
-from .validate import fmt_count
 
 __all__ = ["group_inclusion_probability", "certify", "Certificate", "DELTA_GRID"]
 
@@ -75,12 +74,7 @@ def certify(mech: InstaHide, poisons: int, clean_success: float, *,
             deltas=DELTA_GRID, direct: bool = True) -> list[Certificate]:
     """Both certificates for ``poisons`` poisoned records and a clean success rate
     (``direct=False``: group privacy alone, for callers that report only it)."""
-    if isinstance(poisons, bool) or int(poisons) != poisons or poisons < 1:
-        raise InputError(f"poisons must be a positive integer; got {poisons!r}")
-    p = int(poisons)
-    if p > mech.n:
-        raise InputError(f"poisons must be at most n; got poisons={fmt_count(p)}, "
-                         f"n={fmt_count(mech.n)}")
+    p = check_group(mech, poisons)
     c = float(clean_success)
     if not (0.0 <= c <= 1.0):
         raise InputError(f"clean success rate must be in [0, 1]; got {clean_success!r}")

@@ -146,3 +146,12 @@ def test_group_privacy_alone_when_asked():
     alone = certify(m, 2, 0.01, direct=False)
     assert [c.method for c in alone] == ["group_privacy"]
     assert alone[0] == certify(m, 2, 0.01)[0]
+
+
+@pytest.mark.parametrize("poisons", [math.nan, math.inf, "2", True])
+def test_certify_names_a_bad_group_size(poisons):
+    # one line naming the parameter (a NaN used to fail inside int() with Python's own words)
+    from dpaccount.errors import InputError
+
+    with pytest.raises(InputError, match="poisons must be a positive integer"):
+        certify(InstaHide(labels="none", **DIGITS), poisons, 0.1)
