@@ -222,9 +222,10 @@ class SubsetsType(SamplerType):
                             f"soft labels: the subset shown (the class counts can show the "
                             f"group), J ~ Hypergeometric(N={event.n}, p={p}, k={event.k}) "
                             f"members per release, each the plain Laplace pair at J Delta/k")
-        return GroupLaw(group_components(pmf, event.eps0), event.releases,
+        comps = group_components(pmf, event.eps0)
+        return GroupLaw(comps, event.releases,
                         f"J ~ Hypergeometric(N={event.n}, p={p}, k={event.k}) members per "
-                        f"release, q_p = P(J >= 1) = {group_components(pmf, 1.0)[0][1]:.4g}")
+                        f"release, q_p = P(J >= 1) = {comps[0][1]:.4g}")
 
     def rdp(self, alpha: int, q: float, eps0: float) -> float:
         from .numerics.rdp import subsampled_rdp_wor
@@ -277,9 +278,10 @@ class PoissonType(SamplerType):
                     if w > 1e-300)
         total = sum(w for _, w in pmf)
         pmf = tuple((j, w / total) for j, w in pmf)
-        return GroupLaw(group_components(pmf, event.eps0), event.releases,
+        comps = group_components(pmf, event.eps0)
+        return GroupLaw(comps, event.releases,
                         f"J ~ Binomial(p={p}, k/N={q:.4g}) members per release, q_p = "
-                        f"{group_components(pmf, 1.0)[0][1]:.4g}")
+                        f"{comps[0][1]:.4g}")
 
     def rdp(self, alpha: int, q: float, eps0: float) -> float:
         from .numerics.rdp import poisson_subsampled_rdp
