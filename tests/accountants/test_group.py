@@ -176,3 +176,32 @@ def test_soft_labels_free_only_the_releases_without_members():
     every = InstaHide(k=1, noise=16.0, n=1, diameter=64.0, releases=17970, labels="none")
     assert soft < HitsAccountant().epsilon(every, 1e-2).epsilon
     assert soft > group_epsilon(InstaHide(labels="none", **kw), 2, 1e-2).epsilon
+
+
+def _subsets_density(z, values, k, b):
+    """One release of k-subsets of ``values``, every subset enumerated."""
+    subs = list(itertools.combinations(values, k))
+    return sum(np.exp(-np.abs(z - sum(s) / k) / b) / (2 * b) for s in subs) / len(subs)
+
+
+@pytest.mark.parametrize("n,k,p,b", [(5, 2, 2, 0.4), (6, 2, 3, 0.3)])
+def test_subsets_add_remove_never_below_brute_force(n, k, p, b):
+    """Fixed-size subsets under add/remove: D has N - p records, D' adds the group (q_p at the
+    larger dataset, as for one record). One release, both orders, by enumeration and
+    quadrature (grid step 2e-4: error far below the 1e-6 margin at b >= 0.3)."""
+    z = np.linspace(-20, 22, 200_001)
+    dz = z[1] - z[0]
+    ev = InstaHide(k=k, noise=b, n=n, diameter=1.0, releases=1, labels="none",
+                   relation="add_remove")
+    best = 0.0
+    for rest in ([0.0] * (n - p), [1.0] * (n - p), list(np.linspace(0, 1, n - p))):
+        for group in ([1.0] * p, [0.0] * p):
+            a = _subsets_density(z, rest, k, b)
+            c = _subsets_density(z, rest + group, k, b)
+            for eps in (0.0, 0.5, 1.0, 2.0):
+                truth = max(np.sum(np.maximum(a - np.exp(eps) * c, 0)) * dz,
+                            np.sum(np.maximum(c - np.exp(eps) * a, 0)) * dz)
+                up = group_delta(ev, p, eps).delta
+                assert truth <= up + 1e-6, (rest, group, eps, truth, up)
+                best = max(best, truth / up if up > 1e-6 else 0.0)
+    assert best > 0.9  # the group at one end, the rest at the other, nearly attains it
