@@ -120,8 +120,7 @@ def test_one_record_per_release_is_the_plain_release():
 
 # --- one release: the direct quadrature inside the bracket --------------------------------------
 
-@pytest.mark.parametrize("alpha", [0.2, 1.0, 5.0])
-@pytest.mark.parametrize("pair", [PAIR2, PAIR3])
+@pytest.mark.parametrize("pair,alpha", [(PAIR2, 0.2), (PAIR3, 1.0), (PAIR2, 5.0)])
 def test_direct_quadrature_inside_bracket(pair, alpha):
     # no tolerance beyond the bracket's own (its widening, rel 3e-5 + 1e-9, is for the panel
     # quadrature; dirichlet_exact_delta's own error, ~1e-12, is far below it). The bracket must

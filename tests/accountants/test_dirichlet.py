@@ -142,7 +142,9 @@ def test_audit_flags_the_uniform_bound_and_not_the_dirichlet_one(T, alpha):
 # brute force: DirichletProfile (dpaccount.exact, written without the accountants) brackets the
 # true T-release profile of concrete two-valued pairs; its lower end must stay below our upper
 # delta (margin 1e-9: the profile's own widening already makes its lower end conservative)
-BRUTE = [(4, 2, 0.2, 1.0, 1), (4, 2, 1.0, 0.5, 3), (5, 3, 0.5, 1.0, 4), (5, 2, 0.1, 0.3, 2)]
+# (one release is brute-forced in proofs/dirichlet_weights.py; the end-of-session sweep over 60
+# random settings is described in docs/pld_hits.md)
+BRUTE = [(4, 2, 1.0, 0.5, 3), (5, 3, 0.5, 1.0, 4), (5, 2, 0.1, 0.3, 2)]
 
 
 @pytest.mark.parametrize("n,k,alpha,b,T", BRUTE)
