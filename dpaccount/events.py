@@ -40,6 +40,7 @@ __all__ = [
     "image_norm",
     "hypergeometric_inclusion",
     "hypergeometric_pmf",
+    "binomial_pmf",
     "parse_image_shape",
     "parse_value_range",
     "LABEL_DIAMETER",
@@ -436,6 +437,17 @@ def hypergeometric_pmf(n: int, m: int, k: int) -> tuple[tuple[int, float], ...]:
         if w > 1e-300:
             out.append((j, w))
     total = sum(w for _, w in out)
+    return tuple((j, w / total) for j, w in out)
+
+
+def binomial_pmf(n: int, q: float) -> tuple[tuple[int, float], ...]:
+    """``((j, P(J = j)), ...)`` for ``J ~ Binomial(n, q)`` (scipy), weights below 1e-300 dropped
+    and the rest renormalised, as :func:`hypergeometric_pmf`: the members of a group that join a
+    Poisson-sampled release, the slots of a record in a cut-short permutation epoch."""
+    from scipy.stats import binom
+
+    out = [(j, float(w)) for j, w in enumerate(binom.pmf(range(n + 1), n, q)) if w > 1e-300]
+    total = math.fsum(w for _, w in out)
     return tuple((j, w / total) for j, w in out)
 
 

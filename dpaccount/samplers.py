@@ -26,7 +26,8 @@ from enum import Enum
 from .errors import InputError
 
 __all__ = ["Sampler", "SamplerType", "CompositionUnit", "GroupLaw", "sampler_type",
-           "SAMPLER_TYPES", "group_inclusion_probability", "group_components", "ceil_epochs"]
+           "SAMPLER_TYPES", "group_inclusion_probability", "group_components", "count_components",
+           "ceil_epochs"]
 
 
 class Sampler(str, Enum):
@@ -216,8 +217,7 @@ class SubsetsType(SamplerType):
             # the class counts can show which members are in the release: shown the whole
             # subset, a release holding j members is the plain Laplace pair at j eps0, and one
             # holding none is the same on both sides
-            return GroupLaw(tuple((w, 0.0 if j == 0 else 1.0, max(j, 1) * event.eps0)
-                                  for j, w in pmf),
+            return GroupLaw(count_components(pmf, event.eps0),
                             event.releases,
                             f"soft labels: the subset shown (the class counts can show the "
                             f"group), J ~ Hypergeometric(N={event.n}, p={p}, k={event.k}) "
@@ -271,13 +271,10 @@ class PoissonType(SamplerType):
     def group_law(self, event, p: int) -> GroupLaw:
         """``J ~ Binomial(p, k/N)`` members join a release, each moving it by ``norm/k``:
         :func:`group_components` of that law (``proofs/group_pair.py``)."""
-        from scipy.stats import binom
+        from .events import binomial_pmf
 
         q = self.inclusion_probability(event.n, event.k)
-        pmf = tuple((j, float(w)) for j, w in enumerate(binom.pmf(range(p + 1), p, q))
-                    if w > 1e-300)
-        total = sum(w for _, w in pmf)
-        pmf = tuple((j, w / total) for j, w in pmf)
+        pmf = binomial_pmf(p, q)
         comps = group_components(pmf, event.eps0)
         return GroupLaw(comps, event.releases,
                         f"J ~ Binomial(p={p}, k/N={q:.4g}) members per release, q_p = "
@@ -333,19 +330,14 @@ class PermutationType(SamplerType):
         plain Laplace pair at ``J eps0``, composed over the epochs: a partial epoch is charged
         as what it is. No amplification by the hidden positions is counted
         (``docs/pld_hits.md``, "Permutation mixing")."""
-        from scipy.stats import binom
+        from .events import binomial_pmf
 
         full, m = divmod(int(event.releases), int(event.n))
-        slot = event.eps0
         units = []
         if full:
-            units.append((((1.0, 1.0, event.k * slot),), full))
+            units.append((count_components(((event.k, 1.0),), event.eps0), full))
         if m:
-            pmf = binom.pmf(range(event.k + 1), event.k, m / event.n)
-            comps = tuple((float(w), 0.0 if j == 0 else 1.0, max(j, 1) * slot)
-                          for j, w in enumerate(pmf) if w > 0.0)
-            total = math.fsum(w for w, _, _ in comps)
-            units.append((tuple((w / total, q, e) for w, q, e in comps), 1))
+            units.append((count_components(binomial_pmf(event.k, m / event.n), event.eps0), 1))
         return tuple(units)
 
     def group_unit(self, event, p: int) -> CompositionUnit:
@@ -373,6 +365,14 @@ class PermutationType(SamplerType):
     def rdp_reason(self, relation) -> str | None:
         return ("the RDP accountant covers samplers 'subsets' and 'poisson', not 'permutation' "
                 "(an epoch is a Laplace mechanism on many coordinates)")
+
+
+def count_components(pmf, eps0: float) -> tuple:
+    """A revealed count ``J`` (``pmf``: ``((j, P(J = j)), ...)``) of shifts of ``eps0`` each: the
+    plain Laplace pair at ``J eps0`` with weight ``P(J = j)``, and ``J = 0`` a loss of 0 (the same
+    release on both sides). Components ``(weight, q, eps0)``; what is shown when the positions
+    of the record (a permutation epoch) or of a group's members (un-noised soft labels) are."""
+    return tuple((w, 0.0 if j == 0 else 1.0, max(j, 1) * eps0) for j, w in pmf)
 
 
 def group_components(pmf, eps0: float) -> tuple:

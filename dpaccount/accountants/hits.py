@@ -196,6 +196,7 @@ class HitsAccountant(Accountant):
 
     def _epsilon(self, event, phases, delta):
         delta = check_delta(delta)
+        no_lower = _no_lower(phases)
 
         def work():
             worst = None
@@ -204,7 +205,7 @@ class HitsAccountant(Accountant):
                 if worst is None or up > worst[2]:
                     worst = (nc, ls, up)
             nc, ls, up = worst
-            if _no_lower(phases) is not None:
+            if no_lower is not None:
                 # what is revealed is not attained: no concrete lower end, and the pair's own
                 # (what the numerics cost) is not composed either: half the time
                 return (nc, None, up), None
@@ -217,12 +218,14 @@ class HitsAccountant(Accountant):
 
         (nc, pair_lo, up), att_lo = self._run(work)
         return interval_result(self, event, phases, delta, nc, pair_lo, up, att_lo,
-                               ", rounded under the tilted measure", no_lower=_no_lower(phases))
+                               ", rounded under the tilted measure", no_lower=no_lower)
 
     def _delta(self, event, phases, epsilon):
+        no_lower = _no_lower(phases)
+
         def work():
             up = max(ls.delta(epsilon)[1] for _, ls in self.dominating(event))
-            if _no_lower(phases) is not None:
+            if no_lower is not None:
                 return 0.0, up  # no concrete lower end
             lo = self.attained(event).delta(epsilon)[0]
             return lo, up
