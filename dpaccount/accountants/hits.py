@@ -233,6 +233,7 @@ class HitsAccountant(Accountant):
         lo, up = self._run(work)
         if not math.isfinite(up):  # pragma: no cover - defensive
             up = 1.0
-        return self.delta_result(event, up, epsilon, lower=min(lo, up),
-                                 note="tilted-lattice upper bound of the dominating laws; lower "
-                                      "end from a concrete pair")
+        note = ("tilted-lattice upper bound of the dominating laws; "
+                + ("lower end from a concrete pair" if no_lower is None
+                   else f"upper bound only: {no_lower}"))
+        return self.delta_result(event, up, epsilon, lower=min(lo, up), note=note)
