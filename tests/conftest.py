@@ -1,12 +1,22 @@
-import contextlib
-import io
 import os
-import subprocess
-import sys
-from dataclasses import dataclass
 
-import pytest
-from hypothesis import HealthCheck, settings
+# Under pytest-xdist (``-n auto`` in pyproject.toml) each worker takes one core: numerical
+# libraries must not start a thread per core in every worker too (measured on this 2-core
+# machine: 2 workers with default threads ran no faster than one process; with one thread each
+# they took half the time). Set before numpy, scipy or torch is imported by any test.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

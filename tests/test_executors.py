@@ -18,6 +18,9 @@ from dpaccount.executors import (FailingUnits, LocalExecutor, RayExecutor, UnitF
 
 from .conftest import assert_usage_error, run_cli
 
+# one xdist worker for every test of this module: they share a module-scoped fixture
+pytestmark = pytest.mark.xdist_group("ray")
+
 
 # ------------------------------------------------------------ argument checks (no Ray needed)
 

@@ -16,6 +16,9 @@ from training.attacks import (alignment_loss, apply_poisons, choose_target,  # n
 from training.data import synthetic  # noqa: E402
 from training.models import build_model  # noqa: E402
 
+# one xdist worker for every test of this module: they share a module-scoped fixture
+pytestmark = pytest.mark.xdist_group("attacks")
+
 ADV = 1
 TINY_GM = dict(poisons=6, budget=0.1, model="mlp", surrogate_epochs=2, restarts=2, steps=15)
 TINY_FC = dict(poisons=6, budget=0.1, model="mlp", surrogate_epochs=2, steps=30)
