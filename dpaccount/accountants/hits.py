@@ -16,6 +16,8 @@ import math
 
 from ..errors import Unsupported
 from ..events import Relation, phases_of
+from ..numerics.hidden_weight import MAX_ALPHA, MIN_ALPHA, HiddenWeightPair
+from ..numerics.hidden_weight import MAX_SCALE as MAX_HIDDEN_SCALE
 from ..numerics.hits import Component, FlatLaw, HitsError
 from ..numerics.roots import largest_exceeding, smallest_meeting
 from ..validate import check_delta
@@ -44,6 +46,32 @@ def _components(phase, direction, inclusion) -> tuple:
     scale = phase.shift / phase.noise  # eps0 at weight 1
     return tuple(Component(w * pv, q, max(v * scale, min(MIN_EPS0, scale)), direction)
                  for w, q in inclusion for pv, v in phase.weight_mixture(WEIGHT_CELLS))
+
+
+def _hidden_reason(phase) -> str | None:
+    """Why the concrete hidden-weight pair of a phase with random weights is not built (None:
+    it is): :class:`~dpaccount.numerics.hidden_weight.HiddenWeightPair`'s range."""
+    scale = phase.shift / phase.noise
+    a, c = phase.dirichlet_alpha, (phase.k - 1) * phase.dirichlet_alpha
+    if scale > MAX_HIDDEN_SCALE:
+        return (f"the concrete pair with the weight hidden is built for a weight-1 shift of at "
+                f"most {MAX_HIDDEN_SCALE:g} b; this run's is {scale:.4g} b")
+    if not (MIN_ALPHA <= a and c <= MAX_ALPHA):
+        return (f"the concrete pair with the weight hidden is built for Beta parameters in "
+                f"[{MIN_ALPHA:g}, {MAX_ALPHA:g}]; this run's weight is Beta({a:g}, {c:g})")
+    return None
+
+
+def _attained_components(phase, direction, inclusion) -> tuple:
+    """The concrete pair's revealed mixture (lower end): with random weights the weight is
+    hidden (``HiddenWeightPair``, ``docs/pld_hits.md``, "Random mixing weights: the lower
+    end"); otherwise the same components as the dominating laws'."""
+    if not phase.random_weights:
+        return _components(phase, direction, inclusion)
+    scale = phase.shift / phase.noise
+    a = phase.dirichlet_alpha
+    return tuple(HiddenWeightPair(w, q, scale, a, (phase.k - 1) * a, direction)
+                 for w, q in inclusion if q > 0.0)
 
 
 def _reason(phase) -> str | None:
@@ -76,8 +104,9 @@ def _no_lower(phases) -> str | None:
     if any(p.sampler_type.revealed_units(p) is not None for p in phases):
         return ("the positions of the record's slots are shown (no amplification by the "
                 "hidden positions is counted)")
-    if any(p.random_weights for p in phases):
-        return "no concrete pair's lower end is computed for random weights"
+    for p in phases:
+        if p.random_weights and _hidden_reason(p) is not None:
+            return _hidden_reason(p)
     return None
 
 
@@ -183,8 +212,8 @@ class HitsAccountant(Accountant):
     @staticmethod
     def attained(event) -> LawSet:
         phases = phases_of(event)
-        spec = tuple(tuple((_components(p, d, p.inclusion_mixtures()[0][1]), p.releases)
-                           for p in phases) for d in ("PQ", "QP"))
+        spec = tuple(tuple((_attained_components(p, d, p.inclusion_mixtures()[0][1]),
+                            p.releases) for p in phases) for d in ("PQ", "QP"))
         return law_set(spec)
 
     def _run(self, fn):
@@ -197,6 +226,7 @@ class HitsAccountant(Accountant):
     def _epsilon(self, event, phases, delta):
         delta = check_delta(delta)
         no_lower = _no_lower(phases)
+        hidden = any(p.random_weights for p in phases)
 
         def work():
             worst = None
@@ -209,6 +239,12 @@ class HitsAccountant(Accountant):
                 # what is revealed is not attained: no concrete lower end, and the pair's own
                 # (what the numerics cost) is not composed either: half the time
                 return (nc, None, up), None
+            if hidden:
+                # the dominating pair shows the weight, the concrete one hides it: the lower
+                # end is the concrete pair's (in both directions, under either relation); the
+                # dominating pair's own lower end is not composed (it says only what the
+                # numerics cost, a small part of this gap)
+                return (nc, None, up), self.attained(event).epsilon(delta, which=("lower",))[0]
             worst = (nc, ls.epsilon(delta, which=("lower",))[0], up)
             if event.relation is Relation.SUBSTITUTION:
                 att_lo, _ = self.attained(event).epsilon(delta, which=("lower",))
@@ -217,8 +253,10 @@ class HitsAccountant(Accountant):
             return worst, att_lo
 
         (nc, pair_lo, up), att_lo = self._run(work)
+        gap = ("the rest is the gap between the dominating pair (the record's weight shown, "
+               "rounded up) and the concrete pair (the weight hidden)") if hidden else None
         return interval_result(self, event, phases, delta, nc, pair_lo, up, att_lo,
-                               ", rounded under the tilted measure", no_lower=no_lower)
+                               ", rounded under the tilted measure", no_lower=no_lower, gap=gap)
 
     def _delta(self, event, phases, epsilon):
         no_lower = _no_lower(phases)

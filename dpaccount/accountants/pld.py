@@ -132,11 +132,13 @@ def phases_reason(phases, reason_of) -> str | None:
 
 
 def interval_result(acc: Accountant, event, phases, delta, nc, pair_lo: float | None, up: float,
-                    att_lo: float | None, numerics: str = "", no_lower: str | None = None):
+                    att_lo: float | None, numerics: str = "", no_lower: str | None = None,
+                    gap: str | None = None):
     """The row of a PLD-type accountant: the dominating pair's upper end ``up`` (its own lower
     end ``pair_lo`` says what the numerics cost), the attained pair's lower end ``att_lo``, and a
     note that says which pair, the interval's width and where it comes from. ``numerics`` names
-    how the laws were composed, where it is not the uniform lattice."""
+    how the laws were composed, where it is not the uniform lattice; ``gap`` says where a wide
+    interval's width comes from, where it is not the symmetrised-versus-attained gap."""
     lower = None if att_lo is None else min(att_lo, up)
     width = relative_width(lower, up)
     disc = relative_width(pair_lo, up)
@@ -150,7 +152,9 @@ def interval_result(acc: Accountant, event, phases, delta, nc, pair_lo: float | 
         note = (f"privacy loss distribution of the {pair_word}{numerics}; {event.label_note}; "
                 f"worst case over datasets (1-D records) in [epsilon_lower, epsilon_upper], "
                 f"{width_note(lower, up)}")
-    if lower is not None and width >= 0.01 and substitution:
+    if lower is not None and width >= 0.01 and gap is not None:
+        note += f"; {gap}"
+    elif lower is not None and width >= 0.01 and substitution and disc is not None:
         note += (f"; the lattice costs {disc:.2%}, the rest is the gap between the dominating "
                  "pair and the worst concrete pair found")
     if len(phases) > 1:

@@ -194,6 +194,10 @@ def component_pieces(comp: Component, extra_losses=()) -> Pieces:
     """The pieces of one component under its tilted measure, its weight included; slices are
     cut at the u-preimages of ``extra_losses`` (lattice points) so each lies in one cell.
     Closed-form masses, Jensen/chord mean brackets (``proofs/tilted_rounding.py``)."""
+    if not isinstance(comp, Component):
+        # a law given by its points (:class:`~dpaccount.numerics.hidden_weight.HiddenWeightPair`,
+        # lower mode only): each point lies in one lattice cell, nothing to cut
+        return comp.pieces()
     w = comp.weight
     if comp.q == 0.0:
         one = np.array([w])

@@ -44,10 +44,12 @@ def test_every_row_takes_the_largest_weight():
     u, d = InstaHide(**kw), InstaHide(**kw, dirichlet_alpha=1.0)
     assert u.eps0 == pytest.approx(2.0) and d.eps0 == pytest.approx(8.0)
     assert KOVAccountant().epsilon(d, 1e-5).epsilon > KOVAccountant().epsilon(u, 1e-5).epsilon
-    # the lattice row refuses (its lower end assumes 1/k); pld-tilted gives an upper end only
+    # the lattice row refuses (its lower end assumes 1/k); pld-tilted gives an interval whose
+    # lower end is the concrete pair with the weight hidden (tests/accountants/
+    # test_dirichlet_lower.py)
     assert "random mixing weights" in PLDAccountant().supports(d)
     r = HitsAccountant().epsilon(d, 1e-5)
-    assert r.lower is None and "upper bound only" in r.note and "Dirichlet(1)" in r.note
+    assert r.lower is not None and "weight hidden" in r.note and "Dirichlet(1)" in r.note
     # between the uniform bound and the bound at weight 1 for every release
     full = InstaHide(k=1, noise=8.0, n=1797 // 4, diameter=64.0, releases=17970, labels="none")
     assert HitsAccountant().epsilon(u, 1e-5).epsilon < r.epsilon
@@ -187,9 +189,12 @@ def test_extreme_alpha_gives_a_finite_bound(alpha):
     assert r.method == "pld-tilted" and math.isfinite(r.epsilon) and r.epsilon > 0
 
 
-def test_a_delta_query_says_it_has_no_lower_end():
-    m = InstaHide(k=4, noise=8.0, n=1797, diameter=64.0, releases=17970, labels="none",
-                  dirichlet_alpha=1.0)
-    d = HitsAccountant().delta(m, 5.0)
+def test_a_delta_query_has_the_hidden_weight_lower_end_or_says_it_has_none():
+    kw = dict(k=4, n=1797, diameter=64.0, releases=17970, labels="none", dirichlet_alpha=1.0)
+    d = HitsAccountant().delta(InstaHide(noise=8.0, **kw), 2.0)
+    assert 0.0 < d.lower <= d.delta and "lower end from a concrete pair" in d.note
+    # a weight-1 shift of 128 b is beyond the hidden-weight pair: no lower end, and the note
+    # does not claim one (it used to say "lower end from a concrete pair" beside a 0)
+    d = HitsAccountant().delta(InstaHide(noise=0.5, **kw), 5.0)
     assert d.lower == 0.0 and "upper bound only" in d.note
-    assert "lower end from a concrete pair" not in d.note  # what it used to claim
+    assert "lower end from a concrete pair" not in d.note
