@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dpaccount import InstaHide, compose
+from dpaccount import InstaHide, compose, tightest
 from dpaccount.accountants import PLDAccountant
 from dpaccount.accountants.hits import HitsAccountant
 from dpaccount.exact import ConcreteProfile
@@ -212,3 +212,16 @@ def test_an_answer_does_not_depend_on_what_was_asked_before():
     acc.epsilon(m, 1e-12)
     after = acc.epsilon(m, 1e-5)
     assert after.epsilon == fresh.epsilon and after.lower == fresh.lower
+
+
+def test_sparse_hits_at_a_billion_releases_are_below_rdp():
+    """T = 1e9 releases, N = 1e8, eps0 = 16: 40 expected hits among a billion near-zero losses.
+    Azuma charged every split its full range ([0, 66.6], above RDP's 29.1); Bennett charges the
+    expected variance of each split, small next to a lattice point (docs/pld_hits.md 3b)."""
+    from dpaccount.accountants import RDPAccountant
+
+    m = InstaHide(k=4, noise=1.0, n=10 ** 8, diameter=64.0, releases=10 ** 9, labels="none")
+    r = HitsAccountant().epsilon(m, 1e-5)
+    rdp = RDPAccountant().epsilon(m, 1e-5).epsilon
+    assert 0.0 < r.lower < r.epsilon < rdp
+    assert tightest(m, 1e-5).method == "pld-tilted"
