@@ -150,43 +150,41 @@ sv = split_variance(np.array([0.0, 0.0]), np.array([1.0, 2.0]), np.array([0.2, 0
                      np.array([0.3, 1.5]), 2.0)
 check(abs(sv[0] - 0.3 * 0.7 / 4) < 1e-15 and abs(sv[1] - 1.0 / 4) < 1e-15,
       "the piece's variance bound: the concave s2 at the bracket point nearest the cell centre")
-# exact tail of a sum of n i.i.d. splits of points with law w on [0, 1), lattice {0, 1}: the
-# law of one split has 8 atoms (4 points, 2 coins); the sum's, by outer sums, 8^n atoms
-for trial in range(5):
-    pts = rng.uniform(0, 1, 4)
-    w = rng.dirichlet(np.ones(4) * 0.3)
+
+
+def split_sum_law(pts, w, n):
+    """The exact law of the sum of n i.i.d. splits onto {0, 1} of a point drawn from ``pts``
+    with probabilities ``w``: atoms (values, probabilities), by outer sums; and p = E s2 /
+    (1/4)."""
     vals = np.concatenate([-pts, 1 - pts])
     probs = np.concatenate([w * (1 - pts), w * pts])
-    n = 5
     tot_v, tot_p = vals, probs
     for _ in range(n - 1):
         tot_v = np.add.outer(tot_v, vals).ravel()
         tot_p = np.multiply.outer(tot_p, probs).ravel()
-    p_ = 4 * float(np.dot(w, pts * (1 - pts)))
+    return tot_v, tot_p, 4 * float(np.dot(w, pts * (1 - pts)))
+
+
+# exact tails: random laws of 4 points, 5 releases (8^5 atoms)
+for trial in range(5):
+    n = 5
+    tot_v, tot_p, p_ = split_sum_law(rng.uniform(0, 1, 4), rng.dirichlet(np.ones(4) * 0.3), n)
     for log_bad in (2.0, 5.0):
         eta = bennett_eta(((n, p_, 1.0),), 0.0, log_bad)
         tail = float(tot_p[tot_v >= eta].sum())
         check(tail <= math.exp(-log_bad), f"trial {trial}: P(D >= {eta:.3f}) = {tail:.2e} <= "
                                           f"e^-{log_bad:g} (n = {n}, p = {p_:.3f})")
 # the regime the coarse leaves rely on: most mass a hair above a lattice point (rare hits), a
-# little in the middle of a cell; 8 releases, 4^8 atoms
-pts = np.array([1e-3, 0.5])
+# little in the middle of a cell; 8 releases (4^8 atoms)
 for w_mid in (1e-3, 3e-2):
-    w = np.array([1 - w_mid, w_mid])
-    vals = np.concatenate([-pts, 1 - pts])
-    probs = np.concatenate([w * (1 - pts), w * pts])
     n = 8
-    tot_v, tot_p = vals, probs
-    for _ in range(n - 1):
-        tot_v = np.add.outer(tot_v, vals).ravel()
-        tot_p = np.multiply.outer(tot_p, probs).ravel()
-    p_ = 4 * float(np.dot(w, pts * (1 - pts)))
+    tot_v, tot_p, p_ = split_sum_law(np.array([1e-3, 0.5]), np.array([1 - w_mid, w_mid]), n)
     for log_bad in (2.0, 5.0, 9.0):
         eta = bennett_eta(((n, p_, 1.0),), 0.0, log_bad)
         tail = float(tot_p[tot_v >= eta].sum())
         azuma = math.sqrt(n * log_bad / 2)
         check(tail <= math.exp(-log_bad) and eta < azuma,
-              f"sparse law (middle mass {w_mid:g}): P(D >= {eta:.3f}) = {tail:.2e} <= e^-{log_bad:g}; "
-              f"Azuma's eta would be {azuma:.2f}")
+              f"sparse law (middle mass {w_mid:g}): P(D >= {eta:.3f}) = {tail:.2e} <= "
+              f"e^-{log_bad:g}; Azuma's eta would be {azuma:.2f}")
 print("QED")
 
