@@ -649,6 +649,9 @@ def main():
         ("1 cifar10 soft", dict(N=50000, k=4, Delta=3072, b=0.1, T=2_000_000, n_c=5000)),
         ("1 cifar10 none", dict(N=50000, k=4, Delta=3072, b=0.1, T=2_000_000, n_c=None)),
         ("2 digits none", dict(N=1797, k=4, Delta=64, b=1.0, T=17970, n_c=None)),
+        # the digits command on its default labels (soft, a class of one: q = 1 given
+        # the label shows the record)
+        ("2 digits soft1", dict(N=1797, k=4, Delta=64, b=1.0, T=17970, n_c=1)),
         ("3 digits b=1", dict(N=1438, k=4, Delta=64, b=1.0, T=28760, n_c=139)),
         ("3 digits b=2", dict(N=1438, k=4, Delta=64, b=2.0, T=28760, n_c=139)),
         ("3 digits b=4", dict(N=1438, k=4, Delta=64, b=4.0, T=28760, n_c=139)),
