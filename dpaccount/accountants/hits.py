@@ -104,10 +104,8 @@ def _no_lower(phases) -> str | None:
     if any(p.sampler_type.revealed_units(p) is not None for p in phases):
         return ("the positions of the record's slots are shown (no amplification by the "
                 "hidden positions is counted)")
-    for p in phases:
-        if p.random_weights and _hidden_reason(p) is not None:
-            return _hidden_reason(p)
-    return None
+    reasons = (_hidden_reason(p) for p in phases if p.random_weights)
+    return next((r for r in reasons if r is not None), None)
 
 
 class LawSet:
