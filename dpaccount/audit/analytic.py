@@ -129,12 +129,16 @@ def release_test_lower_bound(mech: InstaHide, delta: float, *, enough: float = m
     the best ``(C, t, m)`` on a grid is returned, less 1e-6 of it. A second test sums the
     releases' log-likelihood ratios (values binned, shown inclusions grouped) and bounds its tail
     by exponential tilting (:func:`_tilted_test`); it is skipped when the first already exceeds
-    ``enough``. Other samplers and relations: 0."""
+    ``enough``. Other samplers and relations: 0. Random (Dirichlet) weights: 0, since the test
+    moves the record by ``eps0`` whenever it is in, and with random weights ``eps0`` is the
+    largest weight's (1), not what the record's weight does in a release: a lower bound taken
+    from it would not be attained."""
     import numpy as np
 
     delta = check_delta(delta)
     if (mech.relation is not Relation.SUBSTITUTION or not mech.sampler_type.amplifies
-            or mech.sampler_type.independent_inclusion or mech.sampler_type.uses_norm):
+            or mech.sampler_type.independent_inclusion or mech.sampler_type.uses_norm
+            or mech.random_weights):
         return 0.0
     e0, T = float(mech.eps0), float(mech.releases)
     if not (math.isfinite(e0) and e0 > 0):
