@@ -634,6 +634,9 @@ class FlatLaw:
         """The composition in ``mode`` on the leaf step chosen by :meth:`leaf_multiple`."""
         if mode not in self._prof:
             self._prof[mode] = self._compose(mode, self.leaf_multiple())
+            # the cut pieces are not kept (memory: a law set is cached, and with random
+            # weights its pieces take tens of MB); the other mode, if asked, cuts them again
+            self._fine = {}
         return self._prof[mode]
 
     def leaf_multiple(self) -> int:
@@ -667,14 +670,13 @@ class FlatLaw:
     def _leaf_pieces(self, components, i: int, mult: int):
         """One release's pieces cut at the lattice points of step ``mult`` times the finest
         (the same in both modes), the step and the floor loss."""
-        coarse, h, fl = self._coarse[i]
+        lo_min, hi_l, h, fl = self._coarse[i]
         h *= mult
         if not math.isfinite(fl):
             floor_loss = None
         else:
             floor_loss = math.floor(fl / h) * h
-        lo_l = max(float(coarse.lo.min()), floor_loss if floor_loss is not None else -1e300)
-        hi_l = float(coarse.hi.max())
+        lo_l = max(lo_min, floor_loss if floor_loss is not None else -1e300)
         pts = np.arange(math.floor(lo_l / h), math.ceil(hi_l / h) + 1) * h
         if pts.size > 8 * self.max_points:  # pragma: no cover - guards memory
             raise HitsError(f"lattice would need {pts.size} points")
@@ -685,9 +687,10 @@ class FlatLaw:
         comp = Composer(mode, self.cut_tol / len(self.phases), max_points)
         result = None
         for i, (components, t) in enumerate(self.phases):
-            if i not in self._coarse:
+            if i not in self._coarse:  # what the leaf steps need of the uncut pieces
                 pieces = law_pieces(components)
-                self._coarse[i] = (pieces, *self._leaf_step(pieces, t))
+                self._coarse[i] = (float(pieces.lo.min()), float(pieces.hi.max()),
+                                   *self._leaf_step(pieces, t))
             if (i, mult) not in self._fine:
                 self._fine[(i, mult)] = self._leaf_pieces(components, i, mult)
             pieces, h, floor_loss = self._fine[(i, mult)]
