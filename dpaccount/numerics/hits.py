@@ -30,7 +30,7 @@ Errors of floating point are bounded and added (``docs/pld_hits.md``, "Floating 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -275,21 +275,20 @@ def law_pieces(components, extra_losses=()) -> Pieces:
 class Node:
     """A sub-probability law on the lattice ``h * (offset + arange(v.size))`` of a block of ``m``
     releases, with the bookkeeping of its bounds, each for the block itself (convolution adds
-    them): ``var`` (Azuma: the sum of squared ranges of the roundings inside the block),
-    ``cut`` (upper mode: an upper bound on the probability that a cut event occurred inside
+    them): ``cut`` (upper mode: an upper bound on the probability that a cut event occurred inside
     the block), ``err`` (an L1 bound on the FFT round-off), ``slack`` (a bound on the
     deterministic shift of floating point), ``logf`` (the log of the multiplicative factor that
-    bounds relative errors of nonnegative arithmetic); for the Bennett bound on the same
-    martingale (``docs/pld_hits.md``, "Bennett instead of Azuma at the leaves"): ``rvar`` (the
-    part of ``var`` from the regrids) and ``bern`` (per leaf, ``(count, p, R)``: ``count``
-    occurrences of a release whose split has range at most ``R`` and expected conditional
-    variance at most ``p R^2 / 4``)."""
+    bounds relative errors of nonnegative arithmetic); the roundings inside the block, for the
+    martingale bounds (``docs/pld_hits.md``, "Bennett instead of Azuma at the leaves"):
+    ``rvar`` (the sum of squared ranges of the regrids) and ``bern`` (per leaf, ``(count, p,
+    R)``: ``count`` occurrences of a release whose split has range at most ``R`` and expected
+    conditional variance at most ``p R^2 / 4``); :attr:`var` is Azuma's sum of squared ranges
+    of them all."""
 
     h: float
     offset: int
     v: np.ndarray
     m: int
-    var: float = 0.0
     cut: float = 0.0
     err: float = 0.0
     slack: float = 0.0
@@ -301,11 +300,20 @@ class Node:
     def losses(self):
         return (self.offset + np.arange(self.v.size)) * self.h
 
+    @property
+    def var(self) -> float:
+        return azuma_var(self.rvar, self.bern)
+
     def with_v(self, offset, v, **kw):
-        d = dict(h=self.h, offset=offset, v=v, m=self.m, var=self.var, cut=self.cut,
+        d = dict(h=self.h, offset=offset, v=v, m=self.m, cut=self.cut,
                  err=self.err, slack=self.slack, logf=self.logf, rvar=self.rvar, bern=self.bern)
         d.update(kw)
         return Node(**d)
+
+
+def azuma_var(rvar: float, bern: tuple) -> float:
+    """Azuma-Hoeffding's sum of squared ranges: the regrids' plus every leaf occurrence's."""
+    return rvar + sum(c * r * r for c, _, r in bern)
 
 
 def _merge_bern(a: tuple, b: tuple) -> tuple:
@@ -351,8 +359,8 @@ def leaf(pieces: Pieces, h: float, mode: str, floor_loss: float | None = None) -
             if mass.size == 0:
                 # every piece dropped: the zero sub-probability, whose E f (= 0) is below the
                 # truth, which is all the lower mode needs
-                return Node(h, int(math.floor(floor_loss / h)), np.zeros(1), 1, var=0.0,
-                            slack=0.0, logf=_REL_MASS, rvar=0.0, bern=())
+                return Node(h, int(math.floor(floor_loss / h)), np.zeros(1), 1, slack=0.0,
+                            logf=_REL_MASS, rvar=0.0, bern=())
     # each piece goes to the ends of the smallest lattice interval [A h, B h] that holds its
     # support (one cell when the slices are cut at the lattice preimages; floating point can make
     # it two): the split of its mean onto {A h, B h} is the mean-preserving rounding of every
@@ -379,7 +387,7 @@ def leaf(pieces: Pieces, h: float, mode: str, floor_loss: float | None = None) -
         p = min(1.0, 4.0 * float(np.dot(mass, split_variance(A * h, B * h, mean, mean, rng)))
                 * (1.0 + 1e-9))
     off_t, v = _trim(v)
-    return Node(h, off + off_t, v, 1, var=rng * rng, slack=slack, logf=_REL_MASS, rvar=0.0,
+    return Node(h, off + off_t, v, 1, slack=slack, logf=_REL_MASS, rvar=0.0,
                 bern=((1, p, rng),))
 
 
@@ -395,8 +403,8 @@ def _regrid(node: Node, factor: int) -> Node:
     v2 = np.zeros(int(lo[-1]) - off2 + 2)
     np.add.at(v2, lo - off2, node.v * (1.0 - frac))
     np.add.at(v2, lo - off2 + 1, node.v * frac)
-    return Node(h2, off2, v2, node.m, node.var + h2 * h2, node.cut, node.err, node.slack,
-                node.logf + 4 * _U, node.rvar + h2 * h2, node.bern)
+    return Node(h2, off2, v2, node.m, node.cut, node.err, node.slack, node.logf + 4 * _U,
+                node.rvar + h2 * h2, node.bern)
 
 
 def _trim(v: np.ndarray):
@@ -478,7 +486,7 @@ class Composer:
                 v, err = _fft_conv(a.v, b.v, ld=True)
         sa, sb = float(a.v.sum()), float(b.v.sum())
         err += a.err * sb + b.err * sa + a.err * b.err
-        node = Node(a.h, a.offset + b.offset, v, a.m + b.m, a.var + b.var, a.cut + b.cut, err,
+        node = Node(a.h, a.offset + b.offset, v, a.m + b.m, a.cut + b.cut, err,
                     a.slack + b.slack, logf, a.rvar + b.rvar, _merge_bern(a.bern, b.bern))
         return self.fit(node, copies)
 
@@ -516,24 +524,27 @@ class Profile:
     mode: str
     losses: np.ndarray
     v: np.ndarray
-    var: float
     cut: float
     err: float
     slack: float
     log_factor: float  # |log| of the multiplicative mass-error factor
     rvar: float = 0.0
     bern: tuple = ()
+    _etas: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def var(self) -> float:
+        return azuma_var(self.rvar, self.bern)
 
     def eta(self, bad: float) -> float:
         """The smaller of the Azuma-Hoeffding allowance and the Bennett one
         (:func:`bennett_eta`), plus the slack: each makes ``P(D >= eta) <= bad`` (and the same
-        for ``-D``)."""
-        cache = self.__dict__.setdefault("_eta", {})
-        if bad not in cache:
+        for ``-D``). Kept per ``bad`` (root finding asks the same one many times)."""
+        if bad not in self._etas:
             log_bad = max(-math.log(bad), 0.0)
             azuma = math.sqrt(self.var * log_bad / 2.0)
-            cache[bad] = min(azuma, bennett_eta(self.bern, self.rvar, log_bad)) + self.slack
-        return cache[bad]
+            self._etas[bad] = min(azuma, bennett_eta(self.bern, self.rvar, log_bad)) + self.slack
+        return self._etas[bad]
 
     def value(self, eps: float, bad: float) -> float:
         eta = self.eta(bad)
@@ -700,8 +711,8 @@ class FlatLaw:
                 result = block
             else:
                 result = comp.convolve(result, block, 1)
-        prof = Profile(mode, result.losses, result.v, result.var, result.cut, result.err,
-                       result.slack, result.logf, result.rvar, result.bern)
+        prof = Profile(mode, result.losses, result.v, result.cut, result.err, result.slack,
+                       result.logf, result.rvar, result.bern)
         if not (np.all(np.isfinite(prof.v)) and math.isfinite(prof.var)):
             raise HitsError("non-finite lattice weights")
         return prof
