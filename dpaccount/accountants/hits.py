@@ -56,7 +56,7 @@ def _hidden_reason(phase) -> str | None:
     if scale > MAX_HIDDEN_SCALE:
         return (f"the concrete pair with the weight hidden is built for a weight-1 shift of at "
                 f"most {MAX_HIDDEN_SCALE:g} b; this run's is {scale:.4g} b")
-    if not (MIN_ALPHA <= a and c <= MAX_ALPHA):
+    if not all(MIN_ALPHA <= x <= MAX_ALPHA for x in (a, c)):
         return (f"the concrete pair with the weight hidden is built for Beta parameters in "
                 f"[{MIN_ALPHA:g}, {MAX_ALPHA:g}]; this run's weight is Beta({a:g}, {c:g})")
     return None
