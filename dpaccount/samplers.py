@@ -149,6 +149,13 @@ class SamplerType:
         ``(((weight, q, eps0), ...), count), ...)``."""
         return None
 
+    def shuffled_units(self, event):
+        """None, or the units of a second dominating law a PLD accountant may compose instead of
+        :meth:`revealed_units` (it takes the smaller epsilon of the two, both sound), with a
+        component that makes its own pieces, and the words that name it:
+        ``(units, description)``, or ``(None, why not)``."""
+        return None, "no hidden positions under this sampler"
+
     def group_unit(self, event, p: int) -> CompositionUnit:
         """The pure-DP unit of a run for a group of ``p`` records (poisoning certificates): a
         release meets the group with probability ``q_p`` and then moves by at most the group's
@@ -339,6 +346,38 @@ class PermutationType(SamplerType):
         if m:
             units.append((count_components(binomial_pmf(event.k, m / event.n), event.eps0), 1))
         return tuple(units)
+
+    def shuffled_units(self, event):
+        """Whole epochs amplified by the hidden slot of one permutation
+        (:class:`~dpaccount.numerics.shuffle.ShuffledEpoch`, ``docs/pld_hits.md``, "Permutation
+        mixing: amplification by the hidden position"): the record's slots of ``k - 1``
+        permutations shown, its report in the remaining one shuffled among the reports of the
+        slots not shown (Feldman, McMillan, Talwar 2021, Thm 3.2), a last partial epoch as in
+        :meth:`revealed_units`. With un-noised soft labels a slot's label shows the class of
+        the record it holds, so the report is hidden among its class only (the smallest class
+        size given; unknown sizes: a class of one, nothing hidden). Not built with random
+        weights, or where fewer than one clone is expected (it could not beat the revealed
+        law)."""
+        from .events import binomial_pmf
+        from .numerics.shuffle import ShuffledEpoch
+
+        full, m = divmod(int(event.releases), int(event.n))
+        if event.random_weights:
+            return None, "not built for random mixing weights"
+        if not full:
+            return None, "no whole epoch"
+        pool = event.n
+        if event.labels.value == "soft":
+            pool = min(event.class_sizes) if event.class_sizes is not None else 1
+        others = pool - event.k
+        if others < 1 or others * math.exp(-min(event.eps0, 745.0)) < 1.0:
+            return None, (f"fewer than one clone expected among {max(others, 0)} other reports "
+                          f"at eps0 = {event.eps0:.4g}")
+        units = [((ShuffledEpoch(event.k, event.n, pool, event.eps0),), full)]
+        if m:
+            units.append((count_components(binomial_pmf(event.k, m / event.n), event.eps0), 1))
+        return tuple(units), (f"one slot per epoch hidden among {pool - event.k + 1} reports "
+                              f"(Feldman, McMillan, Talwar 2021 Thm 3.2)")
 
     def group_unit(self, event, p: int) -> CompositionUnit:
         """A record fills k slots per epoch: the group's p records move the epoch's outputs by

@@ -99,11 +99,21 @@ def _units(phase, direction, inclusion) -> tuple:
                  for comps, count in units)
 
 
+def _shuffled_units(phase, direction):
+    """The sampler's second dominating law of one phase (amplification by a hidden position),
+    or its revealed units where it has none: ``(units, description or None)``."""
+    units, words = phase.sampler_type.shuffled_units(phase)
+    if units is None:
+        return _units(phase, direction, phase.inclusion_mixtures()[0][1]), None
+    return tuple((tuple(c if not isinstance(c, tuple) else Component(*c, direction)
+                        for c in comps), count) for comps, count in units), words
+
+
 def _no_lower(phases) -> str | None:
     """Why no concrete pair's lower end is computed (None: it is)."""
     if any(p.sampler_type.revealed_units(p) is not None for p in phases):
-        return ("the positions of the record's slots are shown (no amplification by the "
-                "hidden positions is counted)")
+        return ("no concrete pair: the bound shows where the record's slots are (all of "
+                "them, or all but one when amplified by the hidden position)")
     reasons = (_hidden_reason(p) for p in phases if p.random_weights)
     return next((r for r in reasons if r is not None), None)
 
@@ -208,6 +218,33 @@ class HitsAccountant(Accountant):
         return out
 
     @staticmethod
+    def shuffled(event):
+        """The second dominating law (every phase's :meth:`SamplerType.shuffled_units`, or its
+        revealed units where it has none) and the words that name it; ``(None, why not)`` when
+        no phase has one. Sound on its own: the accountant takes the smaller epsilon of this
+        and :meth:`dominating`."""
+        if not HitsAccountant.shuffled_applies(event):
+            return None, None
+        phases = phases_of(event)
+        directions = ("sym",) if event.relation is Relation.SUBSTITUTION else ("PQ", "QP")
+        words, reasons = [], []
+        specs = []
+        for d in directions:
+            units = []
+            for p in phases:
+                u, w = _shuffled_units(p, d)
+                units.extend(u)
+                if d == directions[0]:
+                    if w is None:
+                        reasons.append(p.sampler_type.shuffled_units(p)[1])
+                    else:
+                        words.append(w)
+            specs.append(tuple(units))
+        if not words:
+            return None, reasons[0]
+        return law_set(tuple(specs)), "; ".join(dict.fromkeys(words))
+
+    @staticmethod
     def attained(event) -> LawSet:
         phases = phases_of(event)
         spec = tuple(tuple((_attained_components(p, d, p.inclusion_mixtures()[0][1]),
@@ -235,7 +272,18 @@ class HitsAccountant(Accountant):
             nc, ls, up = worst
             if no_lower is not None:
                 # what is revealed is not attained: no concrete lower end, and the pair's own
-                # (what the numerics cost) is not composed either: half the time
+                # (what the numerics cost) is not composed either: half the time. Where the
+                # sampler hides positions, its second law may be smaller: both are sound
+                shuffled, words = self.shuffled(event)
+                if shuffled is not None:
+                    _, up2 = shuffled.epsilon(delta, which=("upper",))
+                    if up2 < up:
+                        chosen.append(f"amplified by the hidden position: {words}")
+                        return (nc, None, up2), None
+                    chosen.append(f"revealed positions (smaller than the amplified law, "
+                                  f"{up2:.6g}, with {words})")
+                elif words is not None and self.shuffled_applies(event):
+                    chosen.append(f"no amplification by the hidden position: {words}")
                 return (nc, None, up), None
             if hidden:
                 # the dominating pair shows the weight, the concrete one hides it: the lower
@@ -250,11 +298,18 @@ class HitsAccountant(Accountant):
                 att_lo = worst[1]
             return worst, att_lo
 
+        chosen = []
         (nc, pair_lo, up), att_lo = self._run(work)
         gap = ("the rest is the gap between the dominating pair (the record's weight shown, "
                "rounded up) and the concrete pair (the weight hidden)") if hidden else None
+        numerics = ", rounded under the tilted measure" + "".join(f"; {c}" for c in chosen)
         return interval_result(self, event, phases, delta, nc, pair_lo, up, att_lo,
-                               ", rounded under the tilted measure", no_lower=no_lower, gap=gap)
+                               numerics, no_lower=no_lower, gap=gap)
+
+    @staticmethod
+    def shuffled_applies(event) -> bool:
+        """True when the run's sampler hides positions (a second law is tried)."""
+        return all(p.sampler_type.revealed_units(p) is not None for p in phases_of(event))
 
     def _delta(self, event, phases, epsilon):
         no_lower = _no_lower(phases)
@@ -262,6 +317,9 @@ class HitsAccountant(Accountant):
         def work():
             up = max(ls.delta(epsilon)[1] for _, ls in self.dominating(event))
             if no_lower is not None:
+                shuffled, _ = self.shuffled(event)
+                if shuffled is not None:  # both sound: the smaller
+                    up = min(up, shuffled.delta(epsilon)[1])
                 return 0.0, up  # no concrete lower end
             lo = self.attained(event).delta(epsilon)[0]
             return lo, up

@@ -122,8 +122,9 @@ class HiddenWeightPair:
     def bottom(self) -> float:
         return float(self.points()[1].min())
 
-    def pieces(self):
-        """The points as :class:`~dpaccount.numerics.hits.Pieces` (support and mean the point)."""
+    def pieces(self, extra_losses=()):
+        """The points as :class:`~dpaccount.numerics.hits.Pieces` (support and mean the point;
+        ``extra_losses``, the lattice points, are not needed: a point lies in one cell)."""
         from .hits import Pieces
 
         mass, loss = self.points()

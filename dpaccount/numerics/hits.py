@@ -36,7 +36,8 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Component", "FlatLaw", "HitsError", "DIRECTIONS", "component_pieces", "law_pieces"]
+__all__ = ["Component", "FlatLaw", "HitsError", "DIRECTIONS", "component_pieces", "law_pieces",
+           "fft_convolve"]
 
 DIRECTIONS = ("PQ", "QP", "sym")
 #: relative error allowed for each closed-form mass (a multiplicative factor per release)
@@ -195,9 +196,11 @@ def component_pieces(comp: Component, extra_losses=()) -> Pieces:
     cut at the u-preimages of ``extra_losses`` (lattice points) so each lies in one cell.
     Closed-form masses, Jensen/chord mean brackets (``proofs/tilted_rounding.py``)."""
     if not isinstance(comp, Component):
-        # a law given by its points (:class:`~dpaccount.numerics.hidden_weight.HiddenWeightPair`,
-        # lower mode only): each point lies in one lattice cell, nothing to cut
-        return comp.pieces()
+        # a law that makes its own pieces: given by its points
+        # (:class:`~dpaccount.numerics.hidden_weight.HiddenWeightPair`, lower mode only; each
+        # point lies in one lattice cell, nothing to cut), or aggregated on the lattice
+        # (:class:`~dpaccount.numerics.shuffle.ShuffledEpoch`, upper mode only)
+        return comp.pieces(extra_losses)
     w = comp.weight
     if comp.q == 0.0:
         one = np.array([w])
@@ -414,7 +417,7 @@ def _trim(v: np.ndarray):
     return int(nz[0]), v[nz[0]:nz[-1] + 1]
 
 
-def _fft_conv(a: np.ndarray, b: np.ndarray, ld: bool):
+def fft_convolve(a: np.ndarray, b: np.ndarray, ld: bool):
     """Linear convolution by FFT (long double when ``ld``) and an L1 bound on its round-off:
     ``sqrt(n) * 20 u log2(n) * max(|a|_1 |b|_2, |a|_2 |b|_1)`` (Higham 2002, Thm 24.2, for the
     two forward transforms, the product and the inverse, with a margin of 4)."""
@@ -481,9 +484,9 @@ class Composer:
             err = 0.0
             logf += 2 * min(na, nb) * _U  # sums of nonnegative products: relative error
         else:
-            v, err = _fft_conv(a.v, b.v, ld=False)
+            v, err = fft_convolve(a.v, b.v, ld=False)
             if copies * err > self.cut_tol / 256.0:
-                v, err = _fft_conv(a.v, b.v, ld=True)
+                v, err = fft_convolve(a.v, b.v, ld=True)
         sa, sb = float(a.v.sum()), float(b.v.sum())
         err += a.err * sb + b.err * sa + a.err * b.err
         node = Node(a.h, a.offset + b.offset, v, a.m + b.m, a.cut + b.cut, err,
@@ -530,6 +533,8 @@ class Profile:
     log_factor: float  # |log| of the multiplicative mass-error factor
     rvar: float = 0.0
     bern: tuple = ()
+    #: the largest loss of the composition (the sum of every release's largest loss), or None
+    top: float | None = None
     _etas: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -547,10 +552,24 @@ class Profile:
         return self._etas[bad]
 
     def value(self, eps: float, bad: float) -> float:
+        """The bound on delta(eps) (``bad``: the allowed probability of the rounding's bad
+        event). In the upper mode also, near the top: the loss sum ``S`` never exceeds
+        :attr:`top`, so ``(1 - e^{eps - S})_+ <= (1 - e^{eps - top}) 1{S > eps}``, and ``P(S >
+        eps)`` is bounded by the same argument as the hockey-stick (an indicator is
+        nondecreasing and in [0, 1]: ``docs/pld_hits.md``, "Near the top"). Where most of the
+        mass sits below the top this resolves what the rounding allowance eta cannot."""
         eta = self.eta(bad)
         if self.mode == "upper":
             val = _hockey(self.losses, self.v, eps - eta) * math.exp(self.log_factor)
-            return min(1.0, val + self.err + bad + self.cut)
+            val = min(1.0, val + self.err + bad + self.cut)
+            if self.top is not None and eps >= self.top:
+                return 0.0  # no loss sum exceeds the top
+            if self.top is not None:
+                i = int(np.searchsorted(self.losses, eps - eta, side="right"))
+                tail = float(self.v[i:].sum()) * math.exp(self.log_factor)
+                tail = min(1.0, tail + self.err + bad + self.cut)
+                val = min(val, -math.expm1(eps - self.top) * tail)
+            return val
         val = _hockey(self.losses, self.v, eps + eta) * math.exp(-self.log_factor)
         return max(0.0, val - self.err - bad)
 
@@ -711,8 +730,9 @@ class FlatLaw:
                 result = block
             else:
                 result = comp.convolve(result, block, 1)
+        top = sum(max(c.top() for c in components) * t for components, t in self.phases)
         prof = Profile(mode, result.losses, result.v, result.cut, result.err, result.slack,
-                       result.logf, result.rvar, result.bern)
+                       result.logf, result.rvar, result.bern, top=top)
         if not (np.all(np.isfinite(prof.v)) and math.isfinite(prof.var)):
             raise HitsError("non-finite lattice weights")
         return prof
