@@ -335,8 +335,9 @@ class PermutationType(SamplerType):
         weights): ``J = k`` in a whole epoch, and ``J ~ Binomial(k, m/N)`` in a last epoch cut
         after m outputs (each permutation's slot lands among the first m independently). The
         plain Laplace pair at ``J eps0``, composed over the epochs: a partial epoch is charged
-        as what it is. No amplification by the hidden positions is counted
-        (``docs/pld_hits.md``, "Permutation mixing")."""
+        as what it is. No amplification by the hidden positions is counted here
+        (:meth:`shuffled_units` counts one hidden slot per epoch; ``docs/pld_hits.md``,
+        "Permutation mixing")."""
         from .events import binomial_pmf
 
         full, m = divmod(int(event.releases), int(event.n))
@@ -357,7 +358,7 @@ class PermutationType(SamplerType):
         the record it holds, so the report is hidden among its class only (the smallest class
         size given; unknown sizes: a class of one, nothing hidden). Not built with random
         weights, or where fewer than one clone is expected (it could not beat the revealed
-        law)."""
+        law). The argument: ``proofs/shuffle_clones.py``."""
         from .events import binomial_pmf
         from .numerics.shuffle import ShuffledEpoch
 

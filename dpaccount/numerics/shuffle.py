@@ -75,7 +75,8 @@ def _check(n, eps0):
 def clone_points(n: int, eps0: float, max_atoms: int = MAX_ATOMS):
     """``(mass, loss)`` of the clone pair of ``n`` shuffled ``eps0``-DP reports under ``P``
     (module docstring), tails moved up; masses sum to 1 within ``_REL_PMF``. Losses are raised
-    by a few ulps (a bound on their own round-off)."""
+    by a few ulps (a bound on their own round-off). ``proofs/shuffle_clones.py`` checks the pair
+    against exact shuffles and these atoms against its enumeration."""
     from scipy.stats import binom
 
     _check(n, eps0)
@@ -174,7 +175,8 @@ class ShuffledEpoch:
     docstring): ``k`` permutations of ``n_slots`` outputs, the hidden report shuffled among
     ``pool`` reports (the record's included) before the shown slots are taken out, each slot
     ``eps0``-DP (``Delta/(k b)``). The law of its loss under ``P``, as pieces on the lattice of
-    the caller's step. Symmetric: it covers both orders of a substitution."""
+    the caller's step. Symmetric: it covers both orders of a substitution. The decomposition is
+    ``proofs/shuffle_clones.py`` (1)."""
 
     k: int
     n_slots: int
