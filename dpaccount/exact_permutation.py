@@ -65,6 +65,8 @@ Exact computation (``permutation_epoch_delta``)
   + E_cont[H_cont(eps - L)]``; the first two terms are evaluated directly, in the
   last one the C^1 function ``H_cont`` is interpolated linearly on a grid of ``e``
   (which contains the ``L_c``), refined until midpoint deviations are small.
+  Cost: about 1-3 s for N = 3; N = 4 works for m <= 3 (m = 3: ~8 s) but a full
+  N = 4 epoch (m = 4) with two epochs took over 10 minutes.
 
 Error argument.  Tails are exact, so the only approximations are (i) the
 Gauss-Legendre rule for the outer coordinates and (ii) for two epochs the linear
@@ -99,6 +101,8 @@ import math
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["permutation_epoch_delta", "permutation_monte_carlo_delta"]
 
 _MAX_TUPLES = 2_000_000
@@ -110,40 +114,40 @@ def _validate(data, data_prime, k, b, m, epochs, eps):
     x = np.asarray(data, dtype=float)
     xp = np.asarray(data_prime, dtype=float)
     if x.ndim != 1 or x.size < 1:
-        raise ValueError("data must be a non-empty 1-D sequence of numbers")
+        raise InputError("data must be a non-empty 1-D sequence of numbers")
     if xp.ndim != 1 or xp.size != x.size:
-        raise ValueError("data_prime must be 1-D with the same length as data")
+        raise InputError("data_prime must be 1-D with the same length as data")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(xp))):
-        raise ValueError("data and data_prime must be finite")
+        raise InputError("data and data_prime must be finite")
     if not np.array_equal(x[1:], xp[1:]):
-        raise ValueError("data_prime must differ from data only in the first entry")
+        raise InputError("data_prime must differ from data only in the first entry")
     n = x.size
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ValueError("k must be an integer")
+        raise InputError("k must be an integer")
     k = int(k)
     if k < 1 or k > n:
-        raise ValueError(f"k must satisfy 1 <= k <= N = {n}, got {k}")
+        raise InputError(f"k must satisfy 1 <= k <= N = {n}, got {k}")
     if math.factorial(n) ** k > _MAX_TUPLES:
-        raise ValueError(f"k: (N!)^k = {math.factorial(n) ** k} permutation tuples is too many")
+        raise InputError(f"k: (N!)^k = {math.factorial(n) ** k} permutation tuples is too many")
     if isinstance(b, bool) or not isinstance(b, (int, float, np.integer, np.floating)):
-        raise ValueError("b must be a positive finite number")
+        raise InputError("b must be a positive finite number")
     b = float(b)
     if not (math.isfinite(b) and b > 0):
-        raise ValueError(f"b must be a positive finite number, got {b}")
+        raise InputError(f"b must be a positive finite number, got {b}")
     if m is None:
         m = n
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)):
-        raise ValueError("m must be an integer or None")
+        raise InputError("m must be an integer or None")
     m = int(m)
     if m < 1 or m > n:
-        raise ValueError(f"m must satisfy 1 <= m <= N = {n}, got {m}")
+        raise InputError(f"m must satisfy 1 <= m <= N = {n}, got {m}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError("epochs must be a positive integer")
+        raise InputError("epochs must be a positive integer")
     epochs = int(epochs)
     scalar = np.ndim(eps) == 0
     e = np.atleast_1d(np.asarray(eps, dtype=float)).ravel()
     if not np.all(np.isfinite(e)):
-        raise ValueError("eps must be finite")
+        raise InputError("eps must be finite")
     return x, xp, k, b, m, epochs, e, scalar
 
 
@@ -398,10 +402,10 @@ def permutation_epoch_delta(data, data_prime, k, b, eps, m=None, epochs=1, *,
     value and an error estimate (see the module docstring)."""
     x, xp, k, b, m, epochs, e, scalar = _validate(data, data_prime, k, b, m, epochs, eps)
     if epochs not in (1, 2):
-        raise ValueError(f"epochs must be 1 or 2 for the exact computation, got {epochs}")
+        raise InputError(f"epochs must be 1 or 2 for the exact computation, got {epochs}")
     n_c, n_f = (int(v) for v in nodes)
     if not (1 <= n_c < n_f):
-        raise ValueError("nodes must be (coarse, fine) with 1 <= coarse < fine")
+        raise InputError("nodes must be (coarse, fine) with 1 <= coarse < fine")
     if x[0] == xp[0]:  # identical datasets: L = 0 identically
         val = np.maximum(1.0 - np.exp(e), 0.0)
         return _shape_out(val, eps, scalar), _shape_out(np.zeros_like(val), eps, scalar)
@@ -431,7 +435,7 @@ def permutation_monte_carlo_delta(data, data_prime, k, b, eps, m=None, epochs=1,
     evaluated exactly from an ungrouped enumeration of all (N!)^k tuples."""
     x, xp, k, b, m, epochs, e, scalar = _validate(data, data_prime, k, b, m, epochs, eps)
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
-        raise ValueError("samples must be an integer >= 2")
+        raise InputError("samples must be an integer >= 2")
     samples = int(samples)
     n = x.size
     perms = list(itertools.permutations(range(n)))

@@ -36,7 +36,6 @@ record's report in a slot, R(x) = x/k + Lap(b), is eps0-DP, eps0 = Delta/(k b).
     in tests/accountants/test_permutation_brute.py.
 """
 
-import itertools
 import math
 import random
 from collections import defaultdict
