@@ -150,10 +150,10 @@ class SamplerType:
         return None
 
     def shuffled_units(self, event):
-        """None, or the units of a second dominating law a PLD accountant may compose instead of
-        :meth:`revealed_units` (it takes the smaller epsilon of the two, both sound), with a
-        component that makes its own pieces, and the words that name it:
-        ``(units, description)``, or ``(None, why not)``."""
+        """Further dominating laws a PLD accountant may compose instead of
+        :meth:`revealed_units` (it takes the smallest epsilon, every one sound), with components
+        that make their own pieces, and the words that name them: ``(options, description)``,
+        ``options`` a tuple of unit tuples; or ``(None, why not)``."""
         return None, "no hidden positions under this sampler"
 
     def group_unit(self, event, p: int) -> CompositionUnit:
@@ -365,8 +365,6 @@ class PermutationType(SamplerType):
         full, m = divmod(int(event.releases), int(event.n))
         if event.random_weights:
             return None, "not built for random mixing weights"
-        if not full:
-            return None, "no whole epoch"
         pool = event.n
         if event.labels.value == "soft":
             pool = min(event.class_sizes) if event.class_sizes is not None else 1
@@ -374,11 +372,18 @@ class PermutationType(SamplerType):
         if others < 1 or others * math.exp(-min(event.eps0, 745.0)) < 1.0:
             return None, (f"fewer than one clone expected among {max(others, 0)} other reports "
                           f"at eps0 = {event.eps0:.4g}")
-        units = [((ShuffledEpoch(event.k, event.n, pool, event.eps0),), full)]
-        if m:
-            units.append((count_components(binomial_pmf(event.k, m / event.n), event.eps0), 1))
-        return tuple(units), (f"one slot per epoch hidden among {pool - event.k + 1} reports "
-                              f"(Feldman, McMillan, Talwar 2021 Thm 3.2)")
+        epoch = (ShuffledEpoch(event.k, event.n, pool, event.eps0),)
+        words = (f"one slot per epoch hidden among {pool - event.k + 1} reports (Feldman, "
+                 f"McMillan, Talwar 2021 Thm 3.2)")
+        if not m:
+            return (((epoch, full),),), words
+        # a last partial epoch: its revealed count, or the whole epoch's law (the outputs it
+        # releases are a post-processing of the whole epoch's); both are composed and the
+        # smaller taken, so that the row does not fall when T grows (a revealed count of a
+        # nearly whole epoch can cost more than one more hidden epoch)
+        partial = count_components(binomial_pmf(event.k, m / event.n), event.eps0)
+        first = ((epoch, full), (partial, 1)) if full else ((partial, 1),)
+        return (first, ((epoch, full + 1),)), words
 
     def group_unit(self, event, p: int) -> CompositionUnit:
         """A record fills k slots per epoch: the group's p records move the epoch's outputs by

@@ -12,6 +12,7 @@ Azuma-Hoeffding argument; slices of one release are closed forms (no quadrature)
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 from ..errors import Unsupported
@@ -100,13 +101,15 @@ def _units(phase, direction, inclusion) -> tuple:
 
 
 def _shuffled_units(phase, direction):
-    """The sampler's second dominating law of one phase (amplification by a hidden position),
-    or its revealed units where it has none: ``(units, description or None)``."""
-    units, words = phase.sampler_type.shuffled_units(phase)
-    if units is None:
-        return _units(phase, direction, phase.inclusion_mixtures()[0][1]), None
-    return tuple((tuple(c if not isinstance(c, tuple) else Component(*c, direction)
-                        for c in comps), count) for comps, count in units), words
+    """The sampler's further dominating laws of one phase (amplification by a hidden position),
+    or its revealed units where it has none: ``(options, description or None)``, ``options`` a
+    list of unit tuples."""
+    options, words = phase.sampler_type.shuffled_units(phase)
+    if options is None:
+        return [_units(phase, direction, phase.inclusion_mixtures()[0][1])], None
+    return [tuple((tuple(c if not isinstance(c, tuple) else Component(*c, direction)
+                         for c in comps), count) for comps, count in units)
+            for units in options], words
 
 
 def _no_lower(phases) -> str | None:
@@ -219,30 +222,30 @@ class HitsAccountant(Accountant):
 
     @staticmethod
     def shuffled(event):
-        """The second dominating law (every phase's :meth:`SamplerType.shuffled_units`, or its
-        revealed units where it has none) and the words that name it; ``(None, why not)`` when
-        no phase has one. Sound on its own: the accountant takes the smaller epsilon of this
-        and :meth:`dominating`."""
+        """The further dominating laws (every phase's :meth:`SamplerType.shuffled_units`, or its
+        revealed units where it has none; at most 4 combinations of the phases' options, beyond
+        that each phase's first) and the words that name them: ``([LawSet, ...], words)``, or
+        ``(None, why not)`` when no phase has one. Each is sound on its own: the accountant
+        takes the smallest epsilon of these and :meth:`dominating`."""
         if not HitsAccountant.shuffled_applies(event):
             return None, None
         phases = phases_of(event)
         directions = ("sym",) if event.relation is Relation.SUBSTITUTION else ("PQ", "QP")
-        words, reasons = [], []
-        specs = []
-        for d in directions:
-            units = []
-            for p in phases:
-                u, w = _shuffled_units(p, d)
-                units.extend(u)
-                if d == directions[0]:
-                    if w is None:
-                        reasons.append(p.sampler_type.shuffled_units(p)[1])
-                    else:
-                        words.append(w)
-            specs.append(tuple(units))
+        per_dir = {d: [_shuffled_units(p, d) for p in phases] for d in directions}
+        first = per_dir[directions[0]]
+        words = [w for _, w in first if w is not None]
         if not words:
-            return None, reasons[0]
-        return law_set(tuple(specs)), "; ".join(dict.fromkeys(words))
+            return None, phases[0].sampler_type.shuffled_units(phases[0])[1]
+        counts = [len(opts) for opts, _ in first]
+        combos = list(itertools.product(*(range(c) for c in counts)))
+        if len(combos) > 4:
+            combos = [tuple(0 for _ in counts)]
+        sets = []
+        for combo in combos:
+            spec = tuple(tuple(unit for (opts, _), i in zip(per_dir[d], combo) for unit in opts[i])
+                         for d in directions)
+            sets.append(law_set(spec))
+        return sets, "; ".join(dict.fromkeys(words))
 
     @staticmethod
     def attained(event) -> LawSet:
@@ -276,7 +279,7 @@ class HitsAccountant(Accountant):
                 # sampler hides positions, its second law may be smaller: both are sound
                 shuffled, words = self.shuffled(event)
                 if shuffled is not None:
-                    _, up2 = shuffled.epsilon(delta, which=("upper",))
+                    up2 = min(ls.epsilon(delta, which=("upper",))[1] for ls in shuffled)
                     if up2 < up:
                         chosen.append(f"amplified by the hidden position: {words}")
                         return (nc, None, up2), None
@@ -318,8 +321,8 @@ class HitsAccountant(Accountant):
             up = max(ls.delta(epsilon)[1] for _, ls in self.dominating(event))
             if no_lower is not None:
                 shuffled, _ = self.shuffled(event)
-                if shuffled is not None:  # both sound: the smaller
-                    up = min(up, shuffled.delta(epsilon)[1])
+                if shuffled is not None:  # all sound: the smallest
+                    up = min([up] + [ls.delta(epsilon)[1] for ls in shuffled])
                 return 0.0, up  # no concrete lower end
             lo = self.attained(event).delta(epsilon)[0]
             return lo, up

@@ -597,10 +597,10 @@ def bennett_eta(bern: tuple, rvar: float, log_bad: float, points: int = 400) -> 
     for c, p, r in terms:
         u = np.minimum(lam * r, 700.0)
         z = (np.expm1(u) - u) / 4.0
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):
             log1m = math.log1p(-p) if p < 1.0 else -math.inf
             term = np.logaddexp(log1m, math.log(p) + z)  # log(1 - p + p e^z)
-        total = total + c * term
+            total = total + c * term  # inf where it overflows: that lambda is dropped below
     eta = total / lam
     eta = eta[np.isfinite(eta)]
     return float(eta.min()) if eta.size else math.inf

@@ -103,8 +103,9 @@ def test_one_epoch_against_an_independent_sum(n, k, eps0):
     clone pair against the Laplace closed form. The lattice's value is above it and close: 10%
     + 1e-4 (a delta query pays the rounding allowance, docs/pld_hits.md)."""
     m = _perm(k=k, noise=64.0 / (k * eps0), n=n, diameter=64.0, releases=n)
-    law, words = ACC.shuffled(m)
-    assert law is not None and f"among {n - k + 1} reports" in words
+    laws, words = ACC.shuffled(m)
+    assert len(laws) == 1 and f"among {n - k + 1} reports" in words  # whole epochs: one law
+    law = laws[0]
     rho = 1 - (1 - 1 / n) ** (k - 1)
     pool = n - k + 1
     with mp.workdps(30):
@@ -204,3 +205,24 @@ def test_refusals_and_range():
     big = ACC.epsilon(_perm(k=4, noise=0.1, n=50000, diameter=3072.0, releases=10 ** 5), 1e-5)
     assert "fewer than one clone expected" in big.note
     assert np.isfinite(big.epsilon)
+
+
+@settings(max_examples=6, deadline=None)
+@given(n=st.integers(100, 10 ** 5), k=st.sampled_from([1, 2, 4]), log_e0=st.floats(-3, 5),
+       log_epochs=st.floats(0, 4), factor=st.floats(1.1, 4.0))
+def test_finite_and_monotone_in_noise_and_releases(n, k, log_e0, log_epochs, factor):
+    """eps0 from 1e-3 to 1e5, T from N up to 1e9 (issue 13): a finite number, never above KOV,
+    and monotone in the noise and in T (the row is the smaller of two laws, each monotone; the
+    slack, 1.5%, is the rounding's, as in test_hits.py)."""
+    eps0 = 10.0 ** log_e0
+    t = min(10 ** 9, int(n * 10.0 ** log_epochs))
+
+    def eps(noise_factor=1.0, releases=t):
+        m = _perm(k=k, noise=64.0 / (k * eps0) * noise_factor, n=n, diameter=64.0,
+                  releases=releases)
+        return ACC.epsilon(m, 1e-5).epsilon, KOVAccountant().epsilon(m, 1e-5).epsilon
+
+    base, kov = eps()
+    assert math.isfinite(base) and 0 < base <= kov
+    assert eps(noise_factor=factor)[0] <= base * 1.015 + 1e-12
+    assert base <= eps(releases=min(10 ** 9, int(t * factor) + 1))[0] * 1.015 + 1e-12
