@@ -306,8 +306,10 @@ class HitsAccountant(Accountant):
         gap = ("the rest is the gap between the dominating pair (the record's weight shown, "
                "rounded up) and the concrete pair (the weight hidden)") if hidden else None
         numerics = ", rounded under the tilted measure" + "".join(f"; {c}" for c in chosen)
+        pair = ("epoch laws of permutation mixing (the Laplace pair of the record's slots, "
+                "shown)") if self.shuffled_applies(event) else None
         return interval_result(self, event, phases, delta, nc, pair_lo, up, att_lo,
-                               numerics, no_lower=no_lower, gap=gap)
+                               numerics, no_lower=no_lower, gap=gap, pair=pair)
 
     @staticmethod
     def shuffled_applies(event) -> bool:

@@ -133,18 +133,19 @@ def phases_reason(phases, reason_of) -> str | None:
 
 def interval_result(acc: Accountant, event, phases, delta, nc, pair_lo: float | None, up: float,
                     att_lo: float | None, numerics: str = "", no_lower: str | None = None,
-                    gap: str | None = None):
+                    gap: str | None = None, pair: str | None = None):
     """The row of a PLD-type accountant: the dominating pair's upper end ``up`` (its own lower
     end ``pair_lo`` says what the numerics cost), the attained pair's lower end ``att_lo``, and a
     note that says which pair, the interval's width and where it comes from. ``numerics`` names
     how the laws were composed, where it is not the uniform lattice; ``gap`` says where a wide
-    interval's width comes from, where it is not the symmetrised-versus-attained gap."""
+    interval's width comes from, where it is not the symmetrised-versus-attained gap; ``pair``
+    names the law composed, where it is not the subsampled pair."""
     lower = None if att_lo is None else min(att_lo, up)
     width = relative_width(lower, up)
     disc = relative_width(pair_lo, up)
     substitution = event.relation is Relation.SUBSTITUTION
-    pair_word = ("symmetrised pair (dominates every substitution pair under composition)"
-                 if substitution else "pair in both directions")
+    pair_word = pair or ("symmetrised pair (dominates every substitution pair under "
+                         "composition)" if substitution else "pair in both directions")
     if lower is None:
         note = (f"privacy loss distribution of the {pair_word}{numerics}; {event.label_note}; "
                 f"upper bound only: {no_lower or 'no lower end'}")

@@ -184,6 +184,9 @@ def test_soft_labels_hide_among_the_class_only():
     soft = ACC.epsilon(_perm(labels="soft", class_sizes=(100,) * 10, **base), 1e-5)
     alone = ACC.epsilon(_perm(labels="soft", **base), 1e-5)
     assert "among 997 reports" in none.note and "among 97 reports" in soft.note
+    # the row names the law it composed (not the subsampled pair of the subsets sampler)
+    assert "epoch laws of permutation mixing" in none.note
+    assert "symmetrised pair" not in none.note
     assert none.epsilon < soft.epsilon < alone.epsilon
     assert "no amplification by the hidden position" in alone.note
 
