@@ -319,12 +319,17 @@ class HitsAccountant(Accountant):
     def _delta(self, event, phases, epsilon):
         no_lower = _no_lower(phases)
 
+        chosen = []
+
         def work():
             up = max(ls.delta(epsilon)[1] for _, ls in self.dominating(event))
             if no_lower is not None:
-                shuffled, _ = self.shuffled(event)
+                shuffled, words = self.shuffled(event)
                 if shuffled is not None:  # all sound: the smallest
-                    up = min([up] + [ls.delta(epsilon)[1] for ls in shuffled])
+                    up2 = min(ls.delta(epsilon)[1] for ls in shuffled)
+                    if up2 < up:
+                        up = up2
+                        chosen.append(f"amplified by the hidden position: {words}; ")
                 return 0.0, up  # no concrete lower end
             lo = self.attained(event).delta(epsilon)[0]
             return lo, up
@@ -332,7 +337,7 @@ class HitsAccountant(Accountant):
         lo, up = self._run(work)
         if not math.isfinite(up):  # pragma: no cover - defensive
             up = 1.0
-        note = ("tilted-lattice upper bound of the dominating laws; "
+        note = ("tilted-lattice upper bound of the dominating laws; " + "".join(chosen)
                 + ("lower end from a concrete pair" if no_lower is None
                    else f"upper bound only: {no_lower}"))
         return self.delta_result(event, up, epsilon, lower=min(lo, up), note=note)
