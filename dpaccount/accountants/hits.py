@@ -100,16 +100,15 @@ def _units(phase, direction, inclusion) -> tuple:
                  for comps, count in units)
 
 
-def _shuffled_units(phase, direction):
-    """The sampler's further dominating laws of one phase (amplification by a hidden position),
-    or its revealed units where it has none: ``(options, description or None)``, ``options`` a
-    list of unit tuples."""
-    options, words = phase.sampler_type.shuffled_units(phase)
+def _shuffled_units(phase, direction, options):
+    """One phase's further dominating laws (``options``, from the sampler's
+    :meth:`~dpaccount.samplers.SamplerType.shuffled_units`) in ``direction``, or its revealed
+    units where it has none: a list of unit tuples."""
     if options is None:
-        return [_units(phase, direction, phase.inclusion_mixtures()[0][1])], None
+        return [_units(phase, direction, phase.inclusion_mixtures()[0][1])]
     return [tuple((tuple(c if not isinstance(c, tuple) else Component(*c, direction)
                          for c in comps), count) for comps, count in units)
-            for units in options], words
+            for units in options]
 
 
 def _no_lower(phases) -> str | None:
@@ -230,21 +229,20 @@ class HitsAccountant(Accountant):
         if not HitsAccountant.shuffled_applies(event):
             return None, None
         phases = phases_of(event)
-        directions = ("sym",) if event.relation is Relation.SUBSTITUTION else ("PQ", "QP")
-        per_dir = {d: [_shuffled_units(p, d) for p in phases] for d in directions}
-        first = per_dir[directions[0]]
-        words = [w for _, w in first if w is not None]
+        raw = [p.sampler_type.shuffled_units(p) for p in phases]  # (options, words) each
+        words = [w for opts, w in raw if opts is not None]
         if not words:
-            return None, phases[0].sampler_type.shuffled_units(phases[0])[1]
-        counts = [len(opts) for opts, _ in first]
+            return None, raw[0][1]
+        directions = ("sym",) if event.relation is Relation.SUBSTITUTION else ("PQ", "QP")
+        per_dir = {d: [_shuffled_units(p, d, opts) for p, (opts, _) in zip(phases, raw)]
+                   for d in directions}
+        counts = [len(opts) for opts in per_dir[directions[0]]]
         combos = list(itertools.product(*(range(c) for c in counts)))
         if len(combos) > 4:
             combos = [tuple(0 for _ in counts)]
-        sets = []
-        for combo in combos:
-            spec = tuple(tuple(unit for (opts, _), i in zip(per_dir[d], combo) for unit in opts[i])
-                         for d in directions)
-            sets.append(law_set(spec))
+        sets = [law_set(tuple(tuple(unit for opts, i in zip(per_dir[d], combo)
+                                    for unit in opts[i]) for d in directions))
+                for combo in combos]
         return sets, "; ".join(dict.fromkeys(words))
 
     @staticmethod

@@ -279,7 +279,7 @@ class ShuffledEpoch:
         dropped = float(np.maximum(M[~keep], 0.0).sum()) + 2 * err_m
         total = float(Mk.sum()) + dropped
         extra_top = dropped + _REL_PMF * total
-        top = self.k * self.eps0 if self.k > 1 else self.eps0
+        top = self.top()
         mass_out = np.append(Mk, extra_top) * weight
         lo = np.append(lo, top)
         hi = np.append(hi, top)
