@@ -353,8 +353,10 @@ class PermutationType(SamplerType):
         (:class:`~dpaccount.numerics.shuffle.ShuffledEpoch`, ``docs/pld_hits.md``, "Permutation
         mixing: amplification by the hidden position"): the record's slots of ``k - 1``
         permutations shown, its report in the remaining one shuffled among the reports of the
-        slots not shown (Feldman, McMillan, Talwar 2021, Thm 3.2), a last partial epoch as in
-        :meth:`revealed_units`. With un-noised soft labels a slot's label shows the class of
+        slots not shown (Feldman, McMillan, Talwar 2021, Thm 3.2). A last partial epoch gives
+        two options: its revealed count as in :meth:`revealed_units`, or one more whole hidden
+        epoch (what it releases is a post-processing of the whole epoch). With un-noised soft
+        labels a slot's label shows the class of
         the record it holds, so the report is hidden among its class only (the smallest class
         size given; unknown sizes: a class of one, nothing hidden). Not built with random
         weights, or where fewer than one clone is expected (it could not beat the revealed

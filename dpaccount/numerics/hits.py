@@ -560,10 +560,10 @@ class Profile:
         mass sits below the top this resolves what the rounding allowance eta cannot."""
         eta = self.eta(bad)
         if self.mode == "upper":
-            val = _hockey(self.losses, self.v, eps - eta) * math.exp(self.log_factor)
-            val = min(1.0, val + self.err + bad + self.cut)
             if self.top is not None and eps >= self.top:
                 return 0.0  # no loss sum exceeds the top
+            val = _hockey(self.losses, self.v, eps - eta) * math.exp(self.log_factor)
+            val = min(1.0, val + self.err + bad + self.cut)
             if self.top is not None:
                 i = int(np.searchsorted(self.losses, eps - eta, side="right"))
                 tail = float(self.v[i:].sum()) * math.exp(self.log_factor)
