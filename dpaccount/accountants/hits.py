@@ -86,7 +86,8 @@ def _reason(phase) -> str | None:
                 f"by {top:.4g} b (see the kov row)")
     if not (MIN_EPS0 <= phase.eps0 <= MAX_EPS0):
         return (f"the tilted lattice covers {MIN_EPS0:g} <= eps0 <= {MAX_EPS0:g}; this run has "
-                f"eps0 = {phase.eps0:.4g} (see the kov and rdp rows)")
+                f"eps0 = shift/(k noise) = {phase.eps0:.4g} (noise {phase.noise:.4g}, k "
+                f"{phase.k}; see the kov and rdp rows)")
     return None
 
 
