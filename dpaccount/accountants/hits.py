@@ -276,16 +276,9 @@ class HitsAccountant(Accountant):
                 # what is revealed is not attained: no concrete lower end, and the pair's own
                 # (what the numerics cost) is not composed either: half the time. Where the
                 # sampler hides positions, its second law may be smaller: both are sound
-                shuffled, words = self.shuffled(event)
-                if shuffled is not None:
-                    up2 = min(ls.epsilon(delta, which=("upper",))[1] for ls in shuffled)
-                    if up2 < up:
-                        chosen.append(f"amplified by the hidden position: {words}")
-                        return (nc, None, up2), None
-                    chosen.append(f"revealed positions (smaller than the amplified law, "
-                                  f"{up2:.6g}, with {words})")
-                elif words is not None and self.shuffled_applies(event):
-                    chosen.append(f"no amplification by the hidden position: {words}")
+                up, words = self._smaller_with_hidden(
+                    event, up, lambda law: law.epsilon(delta, which=("upper",))[1])
+                chosen.extend([words] if words else [])
                 return (nc, None, up), None
             if hidden:
                 # the dominating pair shows the weight, the concrete one hides it: the lower
@@ -310,6 +303,19 @@ class HitsAccountant(Accountant):
         return interval_result(self, event, phases, delta, nc, pair_lo, up, att_lo,
                                numerics, no_lower=no_lower, gap=gap, pair=pair)
 
+    def _smaller_with_hidden(self, event, up, upper_of):
+        """The smaller of ``up`` (the revealed law's upper end) and every further law's
+        (``upper_of(law_set)``, :meth:`shuffled`; all sound), and the words that say which was
+        taken, or why there is no further law (None where the sampler hides no positions)."""
+        shuffled, words = self.shuffled(event)
+        if shuffled is None:
+            return up, (f"no amplification by the hidden position: {words}" if words else None)
+        up2 = min(upper_of(law) for law in shuffled)
+        if up2 < up:
+            return up2, f"amplified by the hidden position: {words}"
+        return up, (f"revealed positions (smaller than the amplified law, {up2:.6g}, with "
+                    f"{words})")
+
     @staticmethod
     def shuffled_applies(event) -> bool:
         """True when the run's sampler hides positions (a second law is tried)."""
@@ -323,12 +329,8 @@ class HitsAccountant(Accountant):
         def work():
             up = max(ls.delta(epsilon)[1] for _, ls in self.dominating(event))
             if no_lower is not None:
-                shuffled, words = self.shuffled(event)
-                if shuffled is not None:  # all sound: the smallest
-                    up2 = min(ls.delta(epsilon)[1] for ls in shuffled)
-                    if up2 < up:
-                        up = up2
-                        chosen.append(f"amplified by the hidden position: {words}; ")
+                up, words = self._smaller_with_hidden(event, up, lambda law: law.delta(epsilon)[1])
+                chosen.extend([f"{words}; "] if words else [])
                 return 0.0, up  # no concrete lower end
             lo = self.attained(event).delta(epsilon)[0]
             return lo, up

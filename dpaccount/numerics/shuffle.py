@@ -238,18 +238,15 @@ class ShuffledEpoch:
 
         mass, loss = clone_points(self.pool - (self.k - 1), self.eps0)
         cl = _cells(mass, loss, loss, loss, loss, h)
-        if self.k == 1:
-            parts = [cl]
-        else:
-            lap = component_pieces(Component(1.0, 1.0, (self.k - 1) * self.eps0, "PQ"), pts)
-            parts = [_cells(lap.mass, lap.lo, lap.hi, lap.m_lo, lap.m_hi, h), cl]
-        if len(parts) == 1:
-            j0, M, o_lo, o_hi, tau = parts[0]
+        if self.k == 1:  # nothing shown: the clone pair alone
+            j0, M, o_lo, o_hi, tau = cl
             span = h + 2 * tau
             err_m = err_lo = err_hi = 0.0
             ncell = 1
         else:
-            (ja, Ma, la, ua, ta), (jb, Mb, lb, ub, tb) = parts
+            lap = component_pieces(Component(1.0, 1.0, (self.k - 1) * self.eps0, "PQ"), pts)
+            (ja, Ma, la, ua, ta) = _cells(lap.mass, lap.lo, lap.hi, lap.m_lo, lap.m_hi, h)
+            (jb, Mb, lb, ub, tb) = cl
             j0, tau = ja + jb, ta + tb
             M, err_m = _conv(Ma, Mb)
             c1, e1 = _conv(la, Mb)
