@@ -334,7 +334,8 @@ def _epoch_nodes(setup, n, max_panel, symmetry):
             sel, mult = _sym_select(shape, inner)
             p, q, wt = p[sel], q[sel], wt[sel] * mult
         if np.any(p <= 0) or np.any(q <= 0):
-            raise FloatingPointError("density underflow; b is too small relative to the data spread")
+            raise FloatingPointError("density underflow; b is too small relative to the data "
+                                     "spread")
         L = np.log(p) - np.log(q)
         if inner:
             ws.append(p * wt)

@@ -30,23 +30,29 @@ def _perm(**kw):
     return InstaHide(sampler="permutation", **kw)
 
 
-def _clone_exact(n, eps0, eps, dps=40):
-    """delta(eps) of the clone pair by enumeration in mpmath: C ~ Bin(n-1, e^-eps0), S = A + D
-    with A ~ Bin(C, 1/2), D ~ Bern(a) under P and Bern(1 - a) under Q."""
+def _clone_masses(n, eps0, dps=40):
+    """The clone pair enumerated in mpmath: ``(P, Q)`` masses of every atom ``(C, S)``, C ~
+    Bin(n-1, e^-eps0), S = A + D with A ~ Bin(C, 1/2), D ~ Bern(a) under P and Bern(1 - a)
+    under Q, a = e^eps0 / (1 + e^eps0)."""
     with mp.workdps(dps):
         e0 = mp.mpf(eps0)
         p = mp.e ** (-e0)
         a = mp.e ** e0 / (1 + mp.e ** e0)
-        total = mp.mpf(0)
+        out = []
         for c in range(n):
             wc = mp.binomial(n - 1, c) * p ** c * (1 - p) ** (n - 1 - c)
             for s in range(c + 2):
                 ba = mp.binomial(c, s - 1) / mp.mpf(2) ** c if s >= 1 else 0
                 bb = mp.binomial(c, s) / mp.mpf(2) ** c if s <= c else 0
-                pp = wc * (a * ba + (1 - a) * bb)
-                qq = wc * ((1 - a) * ba + a * bb)
-                total += max(pp - mp.e ** mp.mpf(eps) * qq, 0)
-        return float(total)
+                out.append((wc * (a * ba + (1 - a) * bb), wc * ((1 - a) * ba + a * bb)))
+        return out
+
+
+def _clone_exact(n, eps0, eps, dps=40):
+    """delta(eps) of the clone pair, summed over its atoms in mpmath."""
+    with mp.workdps(dps):
+        return float(sum(max(pp - mp.e ** mp.mpf(eps) * qq, 0)
+                         for pp, qq in _clone_masses(n, eps0, dps)))
 
 
 @pytest.mark.parametrize("n,eps0", [(1, 1.0), (2, 0.3), (5, 1.0), (8, 2.5), (12, 0.05)])
@@ -109,18 +115,8 @@ def test_one_epoch_against_an_independent_sum(n, k, eps0):
     rho = 1 - (1 - 1 / n) ** (k - 1)
     pool = n - k + 1
     with mp.workdps(30):
-        p = mp.e ** (-mp.mpf(eps0))
-        a = mp.e ** mp.mpf(eps0) / (1 + mp.e ** mp.mpf(eps0))
-        atoms = []
-        for c in range(pool):
-            wc = mp.binomial(pool - 1, c) * p ** c * (1 - p) ** (pool - 1 - c)
-            for s in range(c + 2):
-                ba = mp.binomial(c, s - 1) / mp.mpf(2) ** c if s >= 1 else 0
-                bb = mp.binomial(c, s) / mp.mpf(2) ** c if s <= c else 0
-                mass = float(wc * (a * ba + (1 - a) * bb))
-                loss = float(mp.log((mp.e ** mp.mpf(eps0) * s + c + 1 - s)
-                                    / (s + mp.e ** mp.mpf(eps0) * (c + 1 - s))))
-                atoms.append((mass, loss))
+        atoms = [(float(pp), float(mp.log(pp / qq)))
+                 for pp, qq in _clone_masses(pool, eps0, 30) if pp > 0]
     for eps in (0.0, 0.3 * eps0, k * eps0 * 0.5, k * eps0 * 0.9):
         exact = rho * _laplace_delta(eps, k * eps0) + (1 - rho) * sum(
             w * _laplace_delta(eps - ell, (k - 1) * eps0) for w, ell in atoms)
